@@ -1,0 +1,1 @@
+"""Query: one filter model -> OpenSearch DSL and DuckDB SQL; hot+cold executor."""

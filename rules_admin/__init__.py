@@ -1,0 +1,1 @@
+"""rules_admin: triage, rule overrides via WAFv2, audit, auth, detector (FastAPI)."""

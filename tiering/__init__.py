@@ -1,0 +1,1 @@
+"""Tiering: hot index -> Parquet -> verify -> delete; restore; ledger."""

@@ -1,0 +1,204 @@
+"""Settings: one pydantic-settings model, nested per capability.
+
+Environment variables use the prefix ``WAFSIEM_`` and ``__`` for nesting
+(``WAFSIEM_OPENSEARCH__URL``). An optional TOML file (``--config`` or
+``WAFSIEM_CONFIG``) supplies values under the environment. Nothing is built at import
+time: call :func:`get_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV = "WAFSIEM_CONFIG"
+
+
+def _default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "wafsiem"
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "wafsiem"
+
+
+class OpenSearchSettings(BaseModel):
+    url: str = "http://127.0.0.1:9200"
+    username: str | None = None
+    password: SecretStr | None = None
+    verify_certs: bool = True
+    timeout_seconds: float = 60.0
+    index_prefix: str = Field(
+        default="waf-logs",
+        description="daily hot indices are <prefix>-YYYY.MM.DD, searched through the alias <prefix>",
+    )
+    deadletter_index: str = "waf-deadletter"
+    audit_index: str = "wafsiem-audit"
+    state_index: str = Field(
+        default="wafsiem-state", description="checkpoints, tiering ledger and leases"
+    )
+
+
+class AwsCredentials(BaseModel):
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+
+
+class S3Settings(AwsCredentials):
+    endpoint_url: str | None = None
+    bucket: str = Field(default="wafsiem-logs", description="bucket `wafsiem init` creates")
+
+
+class SQSSettings(AwsCredentials):
+    endpoint_url: str | None = None
+    queue_name: str = "wafsiem-notifications"
+    dead_letter_queue_name: str = "wafsiem-notifications-dlq"
+    max_receive_count: int = Field(default=5, ge=1)
+
+
+class WafSettings(AwsCredentials):
+    endpoint_url: str | None = None
+
+
+class ColdSettings(BaseModel):
+    uri: str = Field(
+        default="",
+        description="cold tier root: a local directory or s3://bucket/prefix; "
+        "empty means <state_dir>/cold",
+    )
+
+
+class TieringSettings(BaseModel):
+    hot_days: int = Field(default=7, ge=0)
+
+
+class FirehoseSettings(BaseModel):
+    access_key: SecretStr | None = None
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+
+
+class ParserSettings(BaseModel):
+    sensitive_headers: list[str] = Field(
+        default_factory=lambda: ["authorization", "cookie", "set-cookie", "x-api-key"]
+    )
+    hash_key: SecretStr = Field(
+        default=SecretStr("wafsiem-default-header-hash-key"),
+        description="key of the keyed hash that replaces sensitive header values",
+    )
+
+    @field_validator("sensitive_headers")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [name.lower() for name in value]
+
+
+class IngestSettings(BaseModel):
+    bulk_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    bulk_concurrency: int = Field(default=2, ge=1)
+
+
+class DetectorSettings(BaseModel):
+    apply: bool = False
+    allow_rules: list[str] = Field(default_factory=list)
+    protected_rules: list[str] = Field(default_factory=list)
+
+
+class ApiKey(BaseModel):
+    name: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    scopes: list[Literal["read", "write", "admin"]] = Field(default_factory=lambda: ["read"])
+
+
+class ApiSettings(BaseModel):
+    keys: list[ApiKey] = Field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+class StackSettings(BaseModel):
+    """Ports and sizing of the local stack (`wafsiem stack`)."""
+
+    opensearch_port: int = 9200
+    opensearch_transport_port: int = 9300
+    opensearch_heap: str = "2g"
+    s3_port: int = 9000
+    sqs_port: int = 9324
+    waf_port: int = 5000
+    start_timeout_seconds: float = 180.0
+    access_key_id: str = "wafsiem-local"
+    secret_access_key: SecretStr = SecretStr("wafsiem-local-secret")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="WAFSIEM_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        toml_file=None,
+    )
+
+    state_dir: Path = Field(default_factory=_default_state_dir)
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    opensearch: OpenSearchSettings = Field(default_factory=OpenSearchSettings)
+    s3: S3Settings = Field(default_factory=S3Settings)
+    sqs: SQSSettings = Field(default_factory=SQSSettings)
+    waf: WafSettings = Field(default_factory=WafSettings)
+    cold: ColdSettings = Field(default_factory=ColdSettings)
+    tiering: TieringSettings = Field(default_factory=TieringSettings)
+    firehose: FirehoseSettings = Field(default_factory=FirehoseSettings)
+    parser: ParserSettings = Field(default_factory=ParserSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    detector: DetectorSettings = Field(default_factory=DetectorSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    stack: StackSettings = Field(default_factory=StackSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_path = os.environ.get(CONFIG_ENV)
+        if config_path:
+            path = Path(config_path)
+            if not path.is_file():
+                raise FileNotFoundError(f"config file {path} ({CONFIG_ENV}) does not exist")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def cold_uri(self) -> str:
+        return self.cold.uri or str(self.state_dir / "cold")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The effective settings, built on first use from env and the optional TOML file."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the built settings (after the environment changed, e.g. in tests)."""
+    get_settings.cache_clear()
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """Settings as plain JSON-able data with every secret replaced by ``**********``."""
+    return settings.model_dump(mode="json")

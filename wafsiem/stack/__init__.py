@@ -1,0 +1,1 @@
+"""The local stack: real servers (OpenSearch, S3Proxy, ElasticMQ, moto) as processes."""
