@@ -134,6 +134,13 @@ class StackSettings(BaseModel):
     opensearch_port: int = 9200
     opensearch_transport_port: int = 9300
     opensearch_heap: str = "2g"
+    opensearch_user: str = Field(
+        default="nobody", description="OpenSearch runs as this user when wafsiem runs as root"
+    )
+    root_runtime_dir: str = Field(
+        default="/var/tmp",  # noqa: S108 (a fixed, documented place, not a temp file)
+        description="where OpenSearch's files live when it must run as opensearch_user",
+    )
     s3_port: int = 9000
     sqs_port: int = 9324
     waf_port: int = 5000
