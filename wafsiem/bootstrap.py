@@ -58,8 +58,7 @@ def _same_template(existing: dict[str, Any], wanted: dict[str, Any]) -> bool:
     if any(existing.get(k) != wanted.get(k) for k in keys):
         return False
     return bool(
-        existing.get("template", {}).get("mappings")
-        == wanted.get("template", {}).get("mappings")
+        existing.get("template", {}).get("mappings") == wanted.get("template", {}).get("mappings")
         and existing.get("template", {}).get("aliases", {})
         == wanted.get("template", {}).get("aliases", {})
     )
@@ -115,9 +114,9 @@ def ensure_queue(
         steps.append(InitStep(kind="queue", name=dead_letter_name, outcome="created"))
     else:
         steps.append(InitStep(kind="queue", name=dead_letter_name, outcome="exists"))
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     attributes = {
         "VisibilityTimeout": "120",
         "RedrivePolicy": json.dumps(
@@ -131,9 +130,8 @@ def ensure_queue(
         return steps
     current = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     redrive = json.loads(current.get("RedrivePolicy", "{}") or "{}")
-    if (
-        redrive.get("deadLetterTargetArn") == dlq_arn
-        and str(redrive.get("maxReceiveCount")) == str(max_receive_count)
+    if redrive.get("deadLetterTargetArn") == dlq_arn and str(redrive.get("maxReceiveCount")) == str(
+        max_receive_count
     ):
         steps.append(InitStep(kind="queue", name=name, outcome="exists"))
     else:

@@ -42,7 +42,7 @@ class OpenSearchSettings(BaseModel):
     timeout_seconds: float = 60.0
     index_prefix: str = Field(
         default="waf-logs",
-        description="daily hot indices are <prefix>-YYYY.MM.DD, searched through the alias <prefix>",
+        description="daily hot indices are <prefix>-YYYY.MM.DD, searched by the alias <prefix>",
     )
     deadletter_index: str = "waf-deadletter"
     audit_index: str = "wafsiem-audit"
@@ -116,10 +116,17 @@ class DetectorSettings(BaseModel):
     protected_rules: list[str] = Field(default_factory=list)
 
 
+Scope = Literal["read", "write", "admin"]
+
+
+def _read_only() -> list[Scope]:
+    return ["read"]
+
+
 class ApiKey(BaseModel):
     name: str
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    scopes: list[Literal["read", "write", "admin"]] = Field(default_factory=lambda: ["read"])
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 hex of the key")
+    scopes: list[Scope] = Field(default_factory=_read_only)
 
 
 class ApiSettings(BaseModel):

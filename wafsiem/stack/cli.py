@@ -38,30 +38,42 @@ def stack_group() -> None:
     """The local stack: OpenSearch, S3Proxy, ElasticMQ and moto (WAFv2) on 127.0.0.1."""
 
 
+def _parse_only(value: str | None) -> list[str] | None:
+    return [name.strip() for name in value.split(",") if name.strip()] if value else None
+
+
+only_option = click.option(
+    "--only", default=None, help="comma-separated parts: opensearch,s3,sqs,waf (default: all)"
+)
+
+
 @stack_group.command("up")
+@only_option
 @json_option
-def up_command(as_json: bool) -> None:
+def up_command(only: str | None, as_json: bool) -> None:
     """Start every part not yet running and wait until each answers (idempotent)."""
-    result = service.up(get_settings(), _notifier(as_json))
+    result = service.up(get_settings(), _notifier(as_json), _parse_only(only))
     emit(result.model_dump(), as_json, lambda _c: _render_status(result))
 
 
 @stack_group.command("down")
+@only_option
 @json_option
-def down_command(as_json: bool) -> None:
+def down_command(only: str | None, as_json: bool) -> None:
     """Stop exactly the processes `stack up` started."""
-    result = service.down(get_settings(), _notifier(as_json))
+    result = service.down(get_settings(), _notifier(as_json), _parse_only(only))
     emit(result.model_dump(), as_json, lambda _c: _render_status(result))
 
 
 @stack_group.command("status")
+@only_option
 @json_option
-def status_command(as_json: bool) -> None:
-    """Report each part: running, pid, URL, what answers. Exit 1 unless all run."""
-    result = service.status(get_settings())
+def status_command(only: str | None, as_json: bool) -> None:
+    """Report each part: running, pid, URL, what answers. Exit 3 unless all run."""
+    result = service.status(get_settings(), _parse_only(only))
     emit(result.model_dump(), as_json, lambda _c: _render_status(result))
     if not result.all_running:
-        sys.exit(1)
+        sys.exit(3)
 
 
 @stack_group.command("env")
@@ -82,11 +94,12 @@ def env_command(as_json: bool) -> None:
 def fetch_command(as_json: bool) -> None:
     """Resolve the pinned Maven artifacts into the cache (no servers started)."""
     paths = service.fetch(get_settings(), _notifier(as_json))
-    emit(
-        {"artifacts": [str(p) for p in paths]},
-        as_json,
-        lambda _c: [click.echo(str(p)) for p in paths] and None,
-    )
+
+    def render(_console: Console) -> None:
+        for path in paths:
+            click.echo(str(path))
+
+    emit({"artifacts": [str(p) for p in paths]}, as_json, render)
 
 
 def register(root: click.Group) -> None:

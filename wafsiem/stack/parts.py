@@ -178,12 +178,11 @@ def _prepare_opensearch(settings: Settings, workdir: Path) -> Launch:
 
 
 def _probe_opensearch(settings: Settings) -> str | None:
-    status, body = _http_get(
-        f"http://{HOST}:{settings.stack.opensearch_port}/_cluster/health?wait_for_status=yellow&timeout=1s"
-    )
+    base = f"http://{HOST}:{settings.stack.opensearch_port}"
+    status, _ = _http_get(f"{base}/_cluster/health?wait_for_status=yellow&timeout=1s")
     if status != 200:
         return None
-    _, root = _http_get(f"http://{HOST}:{settings.stack.opensearch_port}/")
+    _, root = _http_get(f"{base}/")
     return "opensearch " + str(json.loads(root)["version"]["number"])
 
 
@@ -206,7 +205,7 @@ def _prepare_s3(settings: Settings, workdir: Path) -> Launch:
                 "s3proxy.authorization=aws-v2-or-v4",
                 f"s3proxy.identity={st.access_key_id}",
                 f"s3proxy.credential={st.secret_access_key.get_secret_value()}",
-                "jclouds.provider=filesystem",
+                "jclouds.provider=filesystem-nio2",
                 f"jclouds.filesystem.basedir={basedir}",
                 "s3proxy.ignore-unknown-headers=true",
                 "",
@@ -257,7 +256,7 @@ def _prepare_sqs(settings: Settings, workdir: Path) -> Launch:
             [
                 'include classpath("application.conf")',
                 "node-address {",
-                '  protocol = http',
+                "  protocol = http",
                 f'  host = "{HOST}"',
                 f"  port = {port}",
                 '  context-path = ""',

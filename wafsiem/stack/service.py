@@ -105,9 +105,24 @@ def _probe(part: Part, settings: Settings) -> str | None:
         return None
 
 
-def status(settings: Settings) -> StackStatus:
+def select_parts(settings: Settings, only: list[str] | None = None) -> list[Part]:
+    """Every part, or just the named ones (``--only s3,sqs``)."""
+    parts = all_parts(settings)
+    if not only:
+        return parts
+    known = {p.name for p in parts}
+    unknown = sorted(set(only) - known)
+    if unknown:
+        raise WafsiemError(
+            f"unknown stack part(s): {', '.join(unknown)}",
+            hint=f"parts are: {', '.join(sorted(known))}",
+        )
+    return [p for p in parts if p.name in only]
+
+
+def status(settings: Settings, only: list[str] | None = None) -> StackStatus:
     result = []
-    for part in all_parts(settings):
+    for part in select_parts(settings, only):
         files = part_files(settings, part)
         pid = _read_pidfile(files)
         answers = _probe(part, settings) if pid else None
@@ -187,9 +202,11 @@ def _stop_pid(pid: int, grace_seconds: float = 30.0) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def up(settings: Settings, notify: Notify = lambda _m: None) -> StackStatus:
+def up(
+    settings: Settings, notify: Notify = lambda _m: None, only: list[str] | None = None
+) -> StackStatus:
     """Start every part that is not running, then wait until each answers. Idempotent."""
-    parts = all_parts(settings)
+    parts = select_parts(settings, only)
     to_start: list[Part] = []
     for part in parts:
         files = part_files(settings, part)
@@ -226,7 +243,7 @@ def up(settings: Settings, notify: Notify = lambda _m: None) -> StackStatus:
                 missing_ok=True
             )
         raise
-    return status(settings)
+    return status(settings, only)
 
 
 def _wait_ready(settings: Settings, part: Part, pid: int, notify: Notify) -> None:
@@ -252,9 +269,11 @@ def _wait_ready(settings: Settings, part: Part, pid: int, notify: Notify) -> Non
     )
 
 
-def down(settings: Settings, notify: Notify = lambda _m: None) -> StackStatus:
+def down(
+    settings: Settings, notify: Notify = lambda _m: None, only: list[str] | None = None
+) -> StackStatus:
     """Stop exactly the processes `up` started (by pid and start time) and nothing else."""
-    for part in all_parts(settings):
+    for part in select_parts(settings, only):
         files = part_files(settings, part)
         pid = _read_pidfile(files)
         if pid is None:
@@ -263,4 +282,4 @@ def down(settings: Settings, notify: Notify = lambda _m: None) -> StackStatus:
             notify(f"{part.name}: stopping pid {pid}")
             _stop_pid(pid)
         files.pidfile.unlink(missing_ok=True)
-    return status(settings)
+    return status(settings, only)

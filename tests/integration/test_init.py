@@ -1,0 +1,85 @@
+"""`wafsiem init` creates what is missing, says what already existed, and is idempotent."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from wafsiem.bootstrap import (
+    ensure_bucket,
+    ensure_queue,
+    install_index_templates,
+    load_index_templates,
+)
+
+
+def _unique_templates(unique: str) -> dict[str, dict[str, Any]]:
+    templates = load_index_templates()
+    for body in templates.values():
+        body["index_patterns"] = [f"{unique}-{p}" for p in body["index_patterns"]]
+        aliases = body.get("template", {}).get("aliases")
+        if aliases:
+            body["template"]["aliases"] = {f"{unique}-{a}": v for a, v in aliases.items()}
+    return templates
+
+
+def test_templates_installed_once_and_applied(opensearch: Any, unique: str) -> None:
+    templates = _unique_templates(unique)
+    assert "waf-deadletter" in templates
+    prefix = f"{unique}-"
+    try:
+        first = install_index_templates(opensearch, templates, name_prefix=prefix)
+        assert {s.outcome for s in first} == {"created"}
+        second = install_index_templates(opensearch, templates, name_prefix=prefix)
+        assert {s.outcome for s in second} == {"exists"}
+
+        # a changed template is updated, not duplicated
+        templates["waf-deadletter"]["priority"] = 101
+        third = install_index_templates(opensearch, templates, name_prefix=prefix)
+        outcomes = {s.name: s.outcome for s in third}
+        assert outcomes[f"{prefix}waf-deadletter"] == "updated"
+
+        # the dead-letter mapping applies to a new index of that pattern
+        index = f"{unique}-waf-deadletter"
+        opensearch.index(
+            index=index,
+            body={"reason": "not_json", "raw": {"base64": "AAE=", "bytes": 2}},
+            refresh=True,
+        )
+        mapping = opensearch.indices.get_mapping(index=index)[index]["mappings"]
+        assert mapping["properties"]["reason"]["type"] == "keyword"
+        assert mapping["properties"]["raw"]["properties"]["base64"]["type"] == "binary"
+    finally:
+        opensearch.indices.delete(index=f"{unique}-*", ignore=[404])
+        for name in templates:
+            opensearch.indices.delete_index_template(name=f"{prefix}{name}", ignore=[404])
+
+
+def test_bucket_created_then_exists(s3: Any, unique: str) -> None:
+    name = f"init-{unique}"
+    try:
+        assert ensure_bucket(s3, name).outcome == "created"
+        assert ensure_bucket(s3, name).outcome == "exists"
+    finally:
+        s3.delete_bucket(Bucket=name)
+
+
+def test_queue_with_redrive_created_then_exists(sqs: Any, unique: str) -> None:
+    name, dlq = f"init-{unique}", f"init-{unique}-dlq"
+    try:
+        first = ensure_queue(sqs, name, dlq, max_receive_count=3)
+        assert [(s.name, s.outcome) for s in first] == [(dlq, "created"), (name, "created")]
+        second = ensure_queue(sqs, name, dlq, max_receive_count=3)
+        assert {s.outcome for s in second} == {"exists"}
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
+        policy = json.loads(attributes["Attributes"]["RedrivePolicy"])
+        assert policy["deadLetterTargetArn"].endswith(dlq)
+        assert int(policy["maxReceiveCount"]) == 3
+        # a changed receive count is applied to the existing queue
+        third = ensure_queue(sqs, name, dlq, max_receive_count=4)
+        assert [s.outcome for s in third] == ["exists", "updated"]
+    finally:
+        for queue in (name, dlq):
+            url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+            sqs.delete_queue(QueueUrl=url)
