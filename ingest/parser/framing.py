@@ -1,0 +1,225 @@
+"""Bytes -> candidate records, streaming.
+
+Two layers:
+
+* :func:`decoded_chunks` turns raw chunks into decoded chunks. Gzip is detected by its
+  magic bytes (never by file name); multi-member gzip is read member after member;
+  output is produced in bounded pieces, so a large object never sits in memory whole. A
+  stream that ends inside a member, or is corrupt, is reported as truncated and every
+  byte decoded before the cut is still returned.
+* :class:`RecordFramer` cuts decoded bytes into JSON values: NDJSON, objects concatenated
+  with no delimiter (Kinesis Data Firehose), pretty-printed objects, and any mix.
+
+Framing rules, in order, for a value starting with ``{`` at offset *p*:
+
+1. the line from *p* parses on its own (the NDJSON fast path);
+2. else the record ends at the first ``}<whitespace>{`` boundary whose prefix parses
+   (in valid JSON ``}`` followed by ``{`` only occurs between top-level values or inside
+   a string);
+3. a ``{`` at the start of a line (column 0) always starts a new record, so a broken
+   record costs at most the bytes up to the next such line; in a stream without
+   newlines a boundary whose following piece parses on its own resynchronises instead.
+
+Anything else (a line not starting with ``{``) is one candidate per line. Offsets are
+positions in the decoded stream.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Iterable, Iterator
+from typing import Any, Final
+
+import orjson
+
+from ingest.parser.models import ParseStats
+
+GZIP_MAGIC: Final = b"\x1f\x8b"
+UTF8_BOM: Final = b"\xef\xbb\xbf"
+
+
+class _NotParsed:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOT_PARSED"
+
+
+NOT_PARSED: Final = _NotParsed()
+
+# (offset in the decoded stream, raw bytes, parsed JSON value or NOT_PARSED)
+Frame = tuple[int, bytes, Any]
+
+_WHITESPACE = re.compile(rb"[ \t\r\n]*")
+_BOUNDARY = re.compile(rb"\}[ \t\r\n]*\{")
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+
+
+def decoded_chunks(
+    chunks: Iterable[bytes], stats: ParseStats, piece_size: int = 1 << 20
+) -> Iterator[bytes]:
+    """Decoded bytes of a plain or gzip stream (see module doc); updates ``stats``."""
+    source = iter(chunks)
+    head = b""
+    for chunk in source:
+        stats.bytes_read += len(chunk)
+        head += chunk
+        if len(head) >= 2:
+            break
+    if not head.startswith(GZIP_MAGIC):
+        if head:
+            yield head
+        for chunk in source:
+            stats.bytes_read += len(chunk)
+            if chunk:
+                yield chunk
+        return
+    stats.compressed = True
+    yield from _gunzip(head, source, stats, piece_size)
+
+
+def _gunzip(
+    head: bytes, source: Iterator[bytes], stats: ParseStats, piece_size: int
+) -> Iterator[bytes]:
+    decompressor: Any = None  # zlib's Decompress type is not importable for annotations
+    pending = head
+    in_member = False
+    while True:
+        while pending:
+            if decompressor is None:
+                if not pending.strip(b"\x00"):  # NUL padding after the last member
+                    pending = b""
+                    break
+                decompressor = zlib.decompressobj(wbits=31)
+                in_member = True
+            try:
+                out = decompressor.decompress(pending, piece_size)
+            except zlib.error as exc:
+                stats.truncated = True
+                stats.truncated_detail = f"corrupt gzip data: {exc}"
+                return
+            if out:
+                yield out
+            if decompressor.eof:
+                pending = decompressor.unused_data
+                decompressor = None
+                in_member = False
+            else:
+                pending = decompressor.unconsumed_tail
+        chunk = next(source, None)
+        if chunk is None:
+            break
+        stats.bytes_read += len(chunk)
+        pending = chunk
+    if in_member and decompressor is not None:
+        tail = decompressor.flush()
+        if tail:
+            yield tail
+        stats.truncated = True
+        stats.truncated_detail = "gzip stream ended inside a member"
+
+
+class RecordFramer:
+    """Cuts a decoded byte stream into candidate records (:data:`Frame` tuples)."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._base = 0  # stream offset of self._buffer[0]
+        self._started = False
+
+    def feed(self, data: bytes) -> list[Frame]:
+        if not self._started:
+            self._started = True
+            if data.startswith(UTF8_BOM):
+                data = data[len(UTF8_BOM) :]
+                self._base = len(UTF8_BOM)
+        self._buffer = self._buffer + data if self._buffer else data
+        return self._drain(final=False)
+
+    def finish(self) -> list[Frame]:
+        """The frames left once the stream has ended (the last one may be cut short)."""
+        return self._drain(final=True)
+
+    @property
+    def pending_bytes(self) -> int:
+        return len(self._buffer)
+
+    def _drain(self, final: bool) -> list[Frame]:  # noqa: C901 - one tight loop on purpose
+        buf = self._buffer
+        size = len(buf)
+        base = self._base
+        out: list[Frame] = []
+        pos = 0
+        while True:
+            pos = _WHITESPACE.match(buf, pos).end()  # type: ignore[union-attr]
+            if pos >= size:
+                break
+            if buf[pos] != 0x7B:  # not "{": one candidate per line
+                newline = buf.find(b"\n", pos)
+                if newline == -1:
+                    if not final:
+                        break
+                    newline = size
+                out.append(_frame(base + pos, buf[pos:newline].rstrip()))
+                pos = newline
+                continue
+            newline = buf.find(b"\n", pos)
+            if newline != -1:
+                line = buf[pos:newline]
+                try:
+                    out.append((base + pos, line, _loads(line)))
+                    pos = newline + 1
+                    continue
+                except _JSONDecodeError:
+                    pass
+            limit = buf.find(b"\n{", pos)
+            complete = limit != -1 or final
+            region_end = limit if limit != -1 else size
+            cut = _first_record_end(buf, pos, region_end, complete)
+            if cut is not None:
+                end, value = cut
+                out.append((base + pos, buf[pos:end], value))
+                pos = end
+                continue
+            if not complete:
+                break
+            out.append(_frame(base + pos, buf[pos:region_end].rstrip()))
+            pos = region_end
+        self._buffer = buf[pos:]
+        self._base = base + pos
+        return out
+
+
+def _first_record_end(buf: bytes, pos: int, region_end: int, complete: bool) -> tuple[int, Any] | None:
+    """End of the record starting at ``pos`` within ``buf[pos:region_end]``, by boundaries.
+
+    Returns ``(end, value)``; ``value`` is NOT_PARSED when a later boundary proves the
+    bytes before it are a broken record.
+    """
+    match = _BOUNDARY.search(buf, pos, region_end)
+    while match is not None:
+        end = match.start() + 1
+        try:
+            return end, _loads(buf[pos:end])
+        except _JSONDecodeError:
+            pass
+        following = _BOUNDARY.search(buf, end, region_end)
+        next_start = match.end() - 1
+        next_end = following.start() + 1 if following else (region_end if complete else -1)
+        if next_end != -1:
+            try:
+                if isinstance(_loads(buf[next_start:next_end]), dict):
+                    return end, NOT_PARSED
+            except _JSONDecodeError:
+                pass
+        match = following
+    return None
+
+
+def _frame(offset: int, raw: bytes) -> Frame:
+    try:
+        return offset, raw, _loads(raw)
+    except _JSONDecodeError:
+        return offset, raw, NOT_PARSED

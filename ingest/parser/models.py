@@ -1,0 +1,184 @@
+"""What the parser yields: documents, rejects, and the per-stream accounting."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+
+RejectReason = Literal[
+    "not_json",
+    "not_object",
+    "missing_timestamp",
+    "missing_action",
+    "missing_http_request",
+    "invalid_client_ip",
+    "invalid_utf8",
+    "truncated",
+]
+REJECT_REASONS: tuple[RejectReason, ...] = (
+    "not_json",
+    "not_object",
+    "missing_timestamp",
+    "missing_action",
+    "missing_http_request",
+    "invalid_client_ip",
+    "invalid_utf8",
+    "truncated",
+)
+
+_MS_PER_DAY = 86_400_000
+_day_suffix_cache: dict[int, str] = {}
+
+
+def day_suffix(timestamp_ms: int) -> str:
+    """``YYYY.MM.DD`` of a UTC epoch-millisecond timestamp (cached per day)."""
+    day = timestamp_ms // _MS_PER_DAY
+    suffix = _day_suffix_cache.get(day)
+    if suffix is None:
+        suffix = datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y.%m.%d")
+        if len(_day_suffix_cache) > 4096:
+            _day_suffix_cache.clear()
+        _day_suffix_cache[day] = suffix
+    return suffix
+
+
+class ParsedDocument:
+    """One WAF record turned into a schema document.
+
+    ``doc`` is the nested document as indexed in OpenSearch; ``id`` is ``event.id`` and
+    the OpenSearch ``_id``.
+    """
+
+    __slots__ = ("doc", "id", "offset", "origin", "timestamp_ms")
+
+    def __init__(
+        self, doc: dict[str, Any], doc_id: str, timestamp_ms: int, origin: str, offset: int
+    ) -> None:
+        self.doc = doc
+        self.id = doc_id
+        self.timestamp_ms = timestamp_ms
+        self.origin = origin
+        self.offset = offset
+
+    def index_name(self, prefix: str = "waf-logs") -> str:
+        """The daily hot index by UTC ``@timestamp``: ``<prefix>-YYYY.MM.DD``."""
+        return f"{prefix}-{day_suffix(self.timestamp_ms)}"
+
+    def source_bytes(self) -> bytes:
+        return orjson.dumps(self.doc)
+
+    def bulk_lines(self, prefix: str = "waf-logs") -> bytes:
+        """Action line and source line for the OpenSearch ``_bulk`` API (``index`` op)."""
+        action = (
+            f'{{"index":{{"_index":"{prefix}-{day_suffix(self.timestamp_ms)}",'
+            f'"_id":"{self.id}"}}}}\n'
+        )
+        return action.encode() + orjson.dumps(self.doc) + b"\n"
+
+    def flat_row(self) -> dict[str, Any]:
+        """The flat Arrow/Parquet row (dotted column names)."""
+        from wafsiem.schema import flatten_document
+
+        return flatten_document(self.doc)
+
+    def __repr__(self) -> str:
+        return f"ParsedDocument(id={self.id!r}, origin={self.origin!r}, offset={self.offset})"
+
+
+@dataclass(slots=True)
+class Reject:
+    """A record that could not become a document, with its raw bytes."""
+
+    reason: RejectReason
+    detail: str
+    origin: str
+    offset: int
+    raw: bytes
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The line written to a rejects file."""
+        return {
+            "reason": self.reason,
+            "detail": self.detail,
+            "source": self.origin,
+            "offset": self.offset,
+            "raw_base64": base64.b64encode(self.raw).decode("ascii"),
+        }
+
+    def deadletter_document(
+        self,
+        *,
+        origin_kind: str = "file",
+        request_id: str | None = None,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        """A document for the ``waf-deadletter`` index (see its template)."""
+        moment = now or datetime.now(UTC)
+        origin: dict[str, Any] = {"kind": origin_kind, "name": self.origin, "offset": self.offset}
+        if request_id is not None:
+            origin["request_id"] = request_id
+        return {
+            "@timestamp": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "reason": self.reason,
+            "detail": self.detail,
+            "origin": origin,
+            "raw": {
+                "base64": base64.b64encode(self.raw).decode("ascii"),
+                "bytes": len(self.raw),
+                "sha256": hashlib.sha256(self.raw).hexdigest(),
+            },
+        }
+
+
+@dataclass(slots=True)
+class ParseStats:
+    """Accounting for one stream (or, summed, for many).
+
+    Every record in is either parsed or rejected: ``records_in == parsed + rejected``.
+    ``truncated`` is set when the stream ended inside a gzip member or was corrupt.
+    """
+
+    origin: str = ""
+    records_in: int = 0
+    parsed: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    bytes_read: int = 0
+    bytes_decoded: int = 0
+    compressed: bool = False
+    truncated: bool = False
+    truncated_detail: str = ""
+
+    def count_reject(self, reason: str) -> None:
+        self.records_in += 1
+        self.rejected += 1
+        self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + 1
+
+    def add(self, other: ParseStats) -> None:
+        self.records_in += other.records_in
+        self.parsed += other.parsed
+        self.rejected += other.rejected
+        for reason, count in other.rejected_by_reason.items():
+            self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + count
+        self.bytes_read += other.bytes_read
+        self.bytes_decoded += other.bytes_decoded
+        self.truncated = self.truncated or other.truncated
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "records_in": self.records_in,
+            "parsed": self.parsed,
+            "rejected": self.rejected,
+            "rejected_by_reason": dict(sorted(self.rejected_by_reason.items())),
+            "bytes_read": self.bytes_read,
+            "bytes_decoded": self.bytes_decoded,
+            "compressed": self.compressed,
+            "truncated": self.truncated,
+            "truncated_detail": self.truncated_detail,
+        }
