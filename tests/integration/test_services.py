@@ -44,7 +44,7 @@ def test_sqs_send_and_receive(sqs: Any, unique: str) -> None:
         messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2)["Messages"]
         assert [m["Body"] for m in messages] == ['{"Records": []}']
         sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
-        assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
+        assert not sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages")
     finally:
         sqs.delete_queue(QueueUrl=url)
 
