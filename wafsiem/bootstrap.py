@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
+from wafsiem.errors import WafsiemError
 from wafsiem.settings import Settings
 
 if TYPE_CHECKING:
@@ -37,8 +38,10 @@ class InitReport(BaseModel):
         return [f"{s.kind} {s.name}" for s in self.steps if s.outcome == outcome]
 
 
-def templates_dir() -> Path:
-    """The `opensearch-templates/` folder of this checkout."""
+def templates_dir(settings: Settings | None = None) -> Path:
+    """The `opensearch-templates/` folder: from settings, else the one in the source tree."""
+    if settings is not None and settings.opensearch.templates_dir is not None:
+        return settings.opensearch.templates_dir
     return Path(__file__).resolve().parents[1] / "opensearch-templates"
 
 
@@ -143,7 +146,11 @@ def ensure_queue(
 def initialise(
     settings: Settings, opensearch: OpenSearch, s3: S3Client, sqs: SQSClient
 ) -> InitReport:
-    steps = install_index_templates(opensearch, load_index_templates())
+    folder = templates_dir(settings)
+    templates = load_index_templates(folder)
+    if not templates:
+        raise WafsiemError(f"no *{TEMPLATE_SUFFIX} files in {folder}")
+    steps = install_index_templates(opensearch, templates)
     steps.append(ensure_bucket(s3, settings.s3.bucket))
     if settings.cold_uri.startswith("s3://"):
         cold_bucket = settings.cold_uri.removeprefix("s3://").split("/", 1)[0]

@@ -46,6 +46,10 @@ class OpenSearchSettings(BaseModel):
     )
     deadletter_index: str = "waf-deadletter"
     audit_index: str = "wafsiem-audit"
+    templates_dir: Path | None = Field(
+        default=None,
+        description="folder of *.index-template.json; default: opensearch-templates/ of the source",
+    )
     state_index: str = Field(
         default="wafsiem-state", description="checkpoints, tiering ledger and leases"
     )

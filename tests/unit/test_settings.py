@@ -66,7 +66,7 @@ def test_toml_file_under_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_missing_config_file_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("WAFSIEM_CONFIG", str(tmp_path / "absent.toml"))
-    with pytest.raises(FileNotFoundError, match="absent.toml"):
+    with pytest.raises(FileNotFoundError, match=r"absent\.toml"):
         Settings()
 
 
