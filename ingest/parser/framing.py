@@ -192,7 +192,9 @@ class RecordFramer:
         return out
 
 
-def _first_record_end(buf: bytes, pos: int, region_end: int, complete: bool) -> tuple[int, Any] | None:
+def _first_record_end(
+    buf: bytes, pos: int, region_end: int, complete: bool
+) -> tuple[int, Any] | None:
     """End of the record starting at ``pos`` within ``buf[pos:region_end]``, by boundaries.
 
     Returns ``(end, value)``; ``value`` is NOT_PARSED when a later boundary proves the

@@ -48,7 +48,9 @@ class StreamParser:
         if value is NOT_PARSED:
             return self._reject(_unparsed_reason(raw, cut_short), raw, offset)
         if not isinstance(value, dict):
-            return self._reject(("not_object", f"JSON {type(value).__name__}, not an object"), raw, offset)
+            return self._reject(
+                ("not_object", f"JSON {type(value).__name__}, not an object"), raw, offset
+            )
         try:
             doc_id, timestamp, doc = build_document(value, raw, self.options)
         except RecordError as exc:

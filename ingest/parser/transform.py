@@ -4,16 +4,17 @@ The hot path: plain dict work, no pydantic, caches for the repeated parts (web A
 client addresses). Type drift is tolerated everywhere: ``-`` / ``"null"`` placeholders
 become absent, numbers may arrive as strings, optional lists may be missing or null.
 
-``event.id`` is the blake2b-128 digest of the record re-serialised compactly with its
-key order kept (``orjson.dumps``), computed *before* sensitive header values are
-replaced: the same record gets the same id whatever its whitespace or the hash key.
+``event.id`` is the first 32 hex digits (128 bits) of the SHA-256 digest of the record's
+bytes as received (surrounding whitespace excluded), computed *before* sensitive header
+values are replaced: the same record gets the same id whatever the hash key, and the
+S3 and Firehose copies of a record (the same bytes) share it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import ipaddress
+import re
 from typing import Any
 
 import orjson
@@ -31,7 +32,10 @@ from ingest.parser.rules import (
 _MAX_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _PLACEHOLDERS = frozenset(("-", "null", ""))
 _SECONDS_PER_DAY = 86_400
-_blake2b = hashlib.blake2b
+_sha256 = hashlib.sha256
+_IPV4 = re.compile(
+    r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}"
+).fullmatch
 _dumps = orjson.dumps
 
 
@@ -44,6 +48,10 @@ class RecordError(Exception):
         self.detail = detail
 
 
+_SHA256_BLOCK = 64
+_IPAD = bytes((x ^ 0x36) for x in range(256))
+_OPAD = bytes((x ^ 0x5C) for x in range(256))
+_hasher_cache: dict[tuple[bytes, frozenset[str]], _HeaderHasher] = {}
 _webacl_cache: dict[str, dict[str, Any]] = {}
 _ip_cache: dict[str, str | None] = {}
 
@@ -82,6 +90,8 @@ def _webacl_parts(webacl_id: str) -> dict[str, Any]:
 def _client_ip(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
+    if _IPV4(value):
+        return value
     cached = _ip_cache.get(value, "")
     if cached != "":
         return cached
@@ -106,13 +116,20 @@ def _timestamp_ms(value: Any) -> int:
     return number
 
 
+_last_second: list[Any] = [-1, ""]
+
+
 def iso_timestamp(ms: int) -> str:
     """``YYYY-MM-DDTHH:MM:SS.mmmZ`` of epoch milliseconds (fast, UTC)."""
     seconds, millis = divmod(ms, 1000)
-    days, rest = divmod(seconds, _SECONDS_PER_DAY)
-    hour, rest = divmod(rest, 3600)
-    minute, second = divmod(rest, 60)
-    return f"{_civil_date(days)}T{hour:02d}:{minute:02d}:{second:02d}.{millis:03d}Z"
+    last = _last_second
+    if last[0] != seconds:  # records come in time order: reuse the second's prefix
+        days, rest = divmod(seconds, _SECONDS_PER_DAY)
+        hour, rest = divmod(rest, 3600)
+        minute, second = divmod(rest, 60)
+        last[1] = f"{_civil_date(days)}T{hour:02d}:{minute:02d}:{second:02d}."
+        last[0] = seconds
+    return f"{last[1]}{millis:03d}Z"
 
 
 _date_cache: dict[int, str] = {}
@@ -139,15 +156,25 @@ def _civil_date(days: int) -> str:
 
 
 class _HeaderHasher:
-    __slots__ = ("key", "names")
+    """HMAC-SHA256 with the key's inner and outer pads hashed once (RFC 2104)."""
+
+    __slots__ = ("inner", "names", "outer")
 
     def __init__(self, options: ParserOptions) -> None:
-        self.key = options.hash_key
+        key = options.hash_key
+        if len(key) > _SHA256_BLOCK:
+            key = _sha256(key).digest()
+        key = key.ljust(_SHA256_BLOCK, b"\0")
+        self.inner = _sha256(key.translate(_IPAD))
+        self.outer = _sha256(key.translate(_OPAD))
         self.names = options.sensitive_headers
 
     def hash_value(self, value: str) -> str:
-        digest = hmac.digest(self.key, value.encode("utf-8", "surrogatepass"), "sha256")
-        return "hmac-sha256:" + digest.hex()[:32]
+        inner = self.inner.copy()
+        inner.update(value.encode("utf-8", "surrogatepass"))
+        outer = self.outer.copy()
+        outer.update(inner.digest())
+        return "hmac-sha256:" + outer.hexdigest()[:32]
 
     def hide(self, name: str, value: Any) -> Any:
         if name.lower() in self.names and isinstance(value, str):
@@ -158,10 +185,27 @@ class _HeaderHasher:
 def _headers(entries: Any, hasher: _HeaderHasher) -> tuple[dict[str, Any], bool]:
     """Headers by lower-cased name (repeated names -> list); hashes sensitive values in
     place in ``entries``. Returns (headers, whether anything was replaced)."""
+    if not entries or entries.__class__ is not list:
+        return {}, False
+    try:  # fast path: well-formed entries, string values, no repeated names
+        headers = {entry["name"].lower(): entry["value"] for entry in entries}
+        if len(headers) != len(entries) or not all(v.__class__ is str for v in headers.values()):
+            raise TypeError
+    except (TypeError, KeyError, AttributeError):
+        return _headers_slow(entries, hasher)
+    hidden = hasher.names.intersection(headers)
+    if not hidden:
+        return headers, False
+    for entry in entries:
+        lower = entry["name"].lower()
+        if lower in hidden:
+            entry["value"] = headers[lower] = hasher.hash_value(entry["value"])
+    return headers, True
+
+
+def _headers_slow(entries: list[Any], hasher: _HeaderHasher) -> tuple[dict[str, Any], bool]:
     headers: dict[str, Any] = {}
     replaced = False
-    if not entries or not isinstance(entries, list):
-        return headers, replaced
     sensitive = hasher.names
     for entry in entries:
         if not isinstance(entry, dict):
@@ -207,7 +251,9 @@ def _split_host(host: str) -> tuple[str, int | None]:
     return host, None
 
 
-def build_document(record: dict[str, Any], raw: bytes, options: ParserOptions) -> tuple[str, int, dict[str, Any]]:
+def build_document(
+    record: dict[str, Any], raw: bytes, options: ParserOptions
+) -> tuple[str, int, dict[str, Any]]:
     """(event id, @timestamp ms, nested document) of one record; raises RecordError."""
     timestamp = _timestamp_ms(record.get("timestamp"))
     action = as_text(record.get("action"))
@@ -221,8 +267,11 @@ def build_document(record: dict[str, Any], raw: bytes, options: ParserOptions) -
         raise RecordError(
             "invalid_client_ip", f"clientIp is not an address: {str(request.get('clientIp'))[:64]}"
         )
-    event_id = _blake2b(_dumps(record), digest_size=16).hexdigest()
-    hasher = _HeaderHasher(options)
+    event_id = _sha256(raw).hexdigest()[:32]
+    hasher = _hasher_cache.get((options.hash_key, options.sensitive_headers))
+    if hasher is None:
+        hasher = _HeaderHasher(options)
+        _hasher_cache[(options.hash_key, options.sensitive_headers)] = hasher
 
     headers, replaced = _headers(request.get("headers"), hasher)
     terminating: dict[str, Any] = {}
@@ -258,7 +307,9 @@ def build_document(record: dict[str, Any], raw: bytes, options: ParserOptions) -
 
     labels = record.get("labels")
     if labels and isinstance(labels, list):
-        names = [item["name"] for item in labels if isinstance(item, dict) and as_text(item.get("name"))]
+        names = [
+            item["name"] for item in labels if isinstance(item, dict) and as_text(item.get("name"))
+        ]
         if names:
             waf["labels"] = names
     rate_rules = rate_based_rules(record.get("rateBasedRuleList"), hasher.hide)
@@ -359,7 +410,12 @@ def _add_url_and_http(
             url["domain"] = domain
         if port is not None:
             url["port"] = port
-    for key, target in (("uri", "path"), ("args", "query"), ("fragment", "fragment"), ("scheme", "scheme")):
+    for key, target in (
+        ("uri", "path"),
+        ("args", "query"),
+        ("fragment", "fragment"),
+        ("scheme", "scheme"),
+    ):
         text = as_text(request.get(key))
         if text is not None:
             url[target] = text

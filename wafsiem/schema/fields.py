@@ -68,7 +68,7 @@ FIELDS: list[FieldSpec] = [
         "event.id",
         "keyword",
         "(derived)",
-        "blake2b-128 hex digest of the record re-serialised compactly (key order kept), "
+        "First 32 hex digits of the SHA-256 of the record bytes as received, "
         "taken before sensitive headers are hashed; the OpenSearch `_id`.",
     ),
     FieldSpec(

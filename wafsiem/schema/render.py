@@ -155,9 +155,10 @@ def schema_markdown() -> str:
         "",
         "## Notes",
         "",
-        "- `event.id` is computed before sensitive header values are replaced, from the "
-        "record re-serialised compactly with its key order kept, so the same record always "
-        "gets the same id whatever its whitespace and whatever the hash key.",
+        "- `event.id` is the first 32 hex digits of SHA-256 over the record's bytes as "
+        "received (surrounding whitespace excluded), computed before sensitive header values "
+        "are replaced: the same record always gets the same id whatever the hash key, and "
+        "the S3 and Firehose copies of a record (the same bytes) share it.",
         "- Sensitive headers (`parser.sensitive_headers`) hold "
         "`hmac-sha256:<first 32 hex of HMAC-SHA256(parser.hash_key, value)>` in "
         "`http.request.headers`, `waf.request_headers_inserted`, rate-based custom values "

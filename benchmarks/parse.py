@@ -1,0 +1,169 @@
+"""Parser throughput: parse + transform + serialise to _bulk lines, one core.
+
+Prints records/s, MB/s and the ratio to bare ``orjson.loads`` of the same records in the
+same run. The input is generated here from a few realistic templates with varied values
+(~1.5 KB per record); nothing else is needed.
+
+    python benchmarks/parse.py [--records 200000] [--gzip]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import random
+import sys
+import time
+from typing import Any
+
+import orjson
+
+from ingest.parser import ParserOptions, ParseStats, Reject, parse_stream
+
+WEBACLS = [
+    "arn:aws:wafv2:us-east-1:111122223333:global/webacl/edge-main/3f1c9d2e-0b7a-4c1e-9a55-1d2f3e4a5b6c",
+    "arn:aws:wafv2:eu-west-1:111122223333:regional/webacl/api-prod/8a7b6c5d-4e3f-2a1b-0c9d-8e7f6a5b4c3d",
+]
+UAS = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.4 Safari/605.1.15",
+    "curl/8.5.0",
+    "python-requests/2.31.0",
+]
+PATHS = ["/", "/checkout", "/api/v1/cart", "/login", "/static/app.js", "/search", "/wp-login.php"]
+
+
+def _headers(rng: random.Random, host: str) -> list[dict[str, str]]:
+    headers = [
+        {"name": "Host", "value": host},
+        {"name": "User-Agent", "value": rng.choice(UAS)},
+        {"name": "Accept", "value": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+        {"name": "Accept-Language", "value": "en-US,en;q=0.9"},
+        {"name": "Accept-Encoding", "value": "gzip, deflate, br"},
+        {"name": "Referer", "value": f"https://{host}/"},
+        {"name": "X-Forwarded-For", "value": f"203.0.113.{rng.randint(1, 254)}"},
+        {"name": "sec-fetch-site", "value": "same-origin"},
+    ]
+    if rng.random() < 0.6:
+        headers.append({"name": "Cookie", "value": f"session={rng.getrandbits(128):032x}; theme=dark"})
+    return headers
+
+
+def make_record(rng: random.Random, index: int) -> dict[str, Any]:
+    host = f"shop{rng.randint(1, 300)}.example.com"
+    kind = rng.random()
+    record: dict[str, Any] = {
+        "timestamp": 1_717_200_000_000 + index * 37,
+        "formatVersion": 1,
+        "webaclId": rng.choice(WEBACLS),
+        "terminatingRuleId": "Default_Action",
+        "terminatingRuleType": "REGULAR",
+        "action": "ALLOW",
+        "terminatingRuleMatchDetails": [],
+        "httpSourceName": rng.choice(["CF", "ALB", "APIGW"]),
+        "httpSourceId": f"E{rng.getrandbits(40):010X}",
+        "ruleGroupList": [],
+        "rateBasedRuleList": [],
+        "nonTerminatingMatchingRules": [],
+        "requestHeadersInserted": None,
+        "responseCodeSent": None,
+        "httpRequest": {
+            "clientIp": f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+            "country": rng.choice(["US", "DE", "FR", "NL", "BR", "-"]),
+            "headers": _headers(rng, host),
+            "uri": rng.choice(PATHS),
+            "args": rng.choice(["", "q=shoes&page=2", "id=10%20AND%201=1"]),
+            "httpVersion": "HTTP/2.0",
+            "httpMethod": rng.choice(["GET", "GET", "POST"]),
+            "requestId": f"{rng.getrandbits(160):040x}==",
+            "fragment": "",
+            "scheme": "https",
+            "host": host,
+        },
+        "labels": [{"name": "awswaf:clientip:geo:country:US"}],
+        "ja3Fingerprint": f"{rng.getrandbits(128):032x}",
+        "ja4Fingerprint": f"t13d1516h2_{rng.getrandbits(48):012x}_{rng.getrandbits(48):012x}",
+        "requestBodySize": rng.randint(0, 4000),
+        "requestBodySizeInspectedByWAF": rng.randint(0, 4000),
+    }
+    if kind < 0.2:
+        record.update(
+            terminatingRuleId="AWS-AWSManagedRulesCommonRuleSet",
+            terminatingRuleType="MANAGED_RULE_GROUP",
+            action="BLOCK",
+            ruleGroupList=[
+                {
+                    "ruleGroupId": "AWS#AWSManagedRulesCommonRuleSet",
+                    "terminatingRule": {"ruleId": "SizeRestrictions_BODY", "action": "BLOCK", "ruleMatchDetails": None},
+                    "nonTerminatingMatchingRules": [
+                        {"ruleId": "NoUserAgent_HEADER", "action": "COUNT", "overriddenAction": "BLOCK"}
+                    ],
+                    "excludedRules": None,
+                }
+            ],
+        )
+    elif kind < 0.3:
+        record.update(
+            terminatingRuleId="RateLimit",
+            terminatingRuleType="RATE_BASED",
+            action="BLOCK",
+            rateBasedRuleList=[
+                {
+                    "rateBasedRuleId": "arn:aws:wafv2:us-east-1:111122223333:global/ipset/x/y",
+                    "rateBasedRuleName": "RateLimit",
+                    "limitKey": "IP",
+                    "maxRateAllowed": 2000,
+                    "evaluationWindowSec": rng.choice([300, "300"]),
+                    "limitValue": record["httpRequest"]["clientIp"],
+                }
+            ],
+        )
+    return record
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--gzip", action="store_true", help="also time a gzip copy")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    rng = random.Random(args.seed)
+    lines = [orjson.dumps(make_record(rng, i)) for i in range(args.records)]
+    data = b"\n".join(lines) + b"\n"
+    megabytes = len(data) / 1e6
+    print(f"input: {args.records} records, {megabytes:.1f} MB, {len(data) / args.records:.0f} B/record")
+
+    start = time.perf_counter()
+    for line in lines:
+        orjson.loads(line)
+    loads_seconds = time.perf_counter() - start
+
+    options = ParserOptions()
+    inputs = [("plain", data)]
+    if args.gzip:
+        inputs.append(("gzip", gzip.compress(data, compresslevel=6)))
+    for label, payload in inputs:
+        stats = ParseStats()
+        out_bytes = 0
+        start = time.perf_counter()
+        for result in parse_stream(payload, origin="bench", options=options, stats=stats):
+            if isinstance(result, Reject):
+                continue
+            out_bytes += len(result.bulk_lines("waf-logs"))
+        seconds = time.perf_counter() - start
+        assert stats.parsed == args.records, stats
+        rate = args.records / seconds
+        print(
+            f"{label:>5}: {rate:,.0f} records/s, {megabytes / seconds:.1f} MB/s in, "
+            f"{out_bytes / 1e6 / seconds:.1f} MB/s bulk out; "
+            f"bare orjson.loads {args.records / loads_seconds:,.0f} records/s; "
+            f"ratio parse/loads = {seconds / loads_seconds:.1f}x slower"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
