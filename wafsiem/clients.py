@@ -32,6 +32,7 @@ def opensearch_client(settings: Settings) -> OpenSearch:
         verify_certs=cfg.verify_certs,
         timeout=cfg.timeout_seconds,
         http_compress=False,
+        pool_maxsize=16,  # bulk requests run a few at a time, plus API reads
     )
 
 
