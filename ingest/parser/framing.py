@@ -198,7 +198,7 @@ def _first_record_end(
     """End of the record starting at ``pos`` within ``buf[pos:region_end]``, by boundaries.
 
     Returns ``(end, value)``; ``value`` is NOT_PARSED when a later boundary proves the
-    bytes before it are a broken record.
+    bytes before it are a broken record (the piece after it parses as a WAF record).
     """
     match = _BOUNDARY.search(buf, pos, region_end)
     while match is not None:
@@ -207,17 +207,34 @@ def _first_record_end(
             return end, _loads(buf[pos:end])
         except _JSONDecodeError:
             pass
-        following = _BOUNDARY.search(buf, end, region_end)
-        next_start = match.end() - 1
-        next_end = following.start() + 1 if following else (region_end if complete else -1)
-        if next_end != -1:
-            try:
-                if isinstance(_loads(buf[next_start:next_end]), dict):
-                    return end, NOT_PARSED
-            except _JSONDecodeError:
-                pass
-        match = following
+        if _record_starts_at(buf, match.end() - 1, region_end, complete):
+            return end, NOT_PARSED
+        match = _BOUNDARY.search(buf, end, region_end)
     return None
+
+
+_RESYNC_TRIES = 8
+
+
+def _record_starts_at(buf: bytes, start: int, region_end: int, complete: bool) -> bool:
+    """Whether a whole WAF-looking record (an object with a timestamp) starts at ``start``."""
+    match = _BOUNDARY.search(buf, start, region_end)
+    for _ in range(_RESYNC_TRIES):
+        if match is None:
+            end = region_end if complete else -1
+        else:
+            end = match.start() + 1
+        if end == -1:
+            return False
+        try:
+            value = _loads(buf[start:end])
+            return isinstance(value, dict) and "timestamp" in value
+        except _JSONDecodeError:
+            pass
+        if match is None:
+            return False
+        match = _BOUNDARY.search(buf, end, region_end)
+    return False
 
 
 def _frame(offset: int, raw: bytes) -> Frame:
