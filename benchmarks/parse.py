@@ -39,7 +39,10 @@ def _headers(rng: random.Random, host: str) -> list[dict[str, str]]:
     headers = [
         {"name": "Host", "value": host},
         {"name": "User-Agent", "value": rng.choice(UAS)},
-        {"name": "Accept", "value": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+        {
+            "name": "Accept",
+            "value": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        },
         {"name": "Accept-Language", "value": "en-US,en;q=0.9"},
         {"name": "Accept-Encoding", "value": "gzip, deflate, br"},
         {"name": "Referer", "value": f"https://{host}/"},
@@ -47,7 +50,9 @@ def _headers(rng: random.Random, host: str) -> list[dict[str, str]]:
         {"name": "sec-fetch-site", "value": "same-origin"},
     ]
     if rng.random() < 0.6:
-        headers.append({"name": "Cookie", "value": f"session={rng.getrandbits(128):032x}; theme=dark"})
+        headers.append(
+            {"name": "Cookie", "value": f"session={rng.getrandbits(128):032x}; theme=dark"}
+        )
     return headers
 
 
@@ -70,7 +75,10 @@ def make_record(rng: random.Random, index: int) -> dict[str, Any]:
         "requestHeadersInserted": None,
         "responseCodeSent": None,
         "httpRequest": {
-            "clientIp": f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+            "clientIp": ".".join(
+                str(rng.randint(low, high))
+                for low, high in ((1, 223), (0, 255), (0, 255), (1, 254))
+            ),
             "country": rng.choice(["US", "DE", "FR", "NL", "BR", "-"]),
             "headers": _headers(rng, host),
             "uri": rng.choice(PATHS),
@@ -96,9 +104,17 @@ def make_record(rng: random.Random, index: int) -> dict[str, Any]:
             ruleGroupList=[
                 {
                     "ruleGroupId": "AWS#AWSManagedRulesCommonRuleSet",
-                    "terminatingRule": {"ruleId": "SizeRestrictions_BODY", "action": "BLOCK", "ruleMatchDetails": None},
+                    "terminatingRule": {
+                        "ruleId": "SizeRestrictions_BODY",
+                        "action": "BLOCK",
+                        "ruleMatchDetails": None,
+                    },
                     "nonTerminatingMatchingRules": [
-                        {"ruleId": "NoUserAgent_HEADER", "action": "COUNT", "overriddenAction": "BLOCK"}
+                        {
+                            "ruleId": "NoUserAgent_HEADER",
+                            "action": "COUNT",
+                            "overriddenAction": "BLOCK",
+                        }
                     ],
                     "excludedRules": None,
                 }
@@ -134,7 +150,10 @@ def main() -> int:
     lines = [orjson.dumps(make_record(rng, i)) for i in range(args.records)]
     data = b"\n".join(lines) + b"\n"
     megabytes = len(data) / 1e6
-    print(f"input: {args.records} records, {megabytes:.1f} MB, {len(data) / args.records:.0f} B/record")
+    print(
+        f"input: {args.records} records, {megabytes:.1f} MB, "
+        f"{len(data) / args.records:.0f} B/record"
+    )
 
     start = time.perf_counter()
     for line in lines:

@@ -146,7 +146,7 @@ class RecordFramer:
     def pending_bytes(self) -> int:
         return len(self._buffer)
 
-    def _drain(self, final: bool) -> list[Frame]:  # noqa: C901 - one tight loop on purpose
+    def _drain(self, final: bool) -> list[Frame]:
         buf = self._buffer
         size = len(buf)
         base = self._base
@@ -220,10 +220,7 @@ def _record_starts_at(buf: bytes, start: int, region_end: int, complete: bool) -
     """Whether a whole WAF-looking record (an object with a timestamp) starts at ``start``."""
     match = _BOUNDARY.search(buf, start, region_end)
     for _ in range(_RESYNC_TRIES):
-        if match is None:
-            end = region_end if complete else -1
-        else:
-            end = match.start() + 1
+        end = (region_end if complete else -1) if match is None else match.start() + 1
         if end == -1:
             return False
         try:

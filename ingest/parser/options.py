@@ -28,7 +28,9 @@ class ParserOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings | ParserSettings) -> ParserOptions:
-        parser = getattr(settings, "parser", settings)
+        from wafsiem.settings import ParserSettings
+
+        parser = settings if isinstance(settings, ParserSettings) else settings.parser
         return cls(
             hash_key=parser.hash_key.get_secret_value().encode("utf-8"),
             sensitive_headers=frozenset(name.lower() for name in parser.sensitive_headers),

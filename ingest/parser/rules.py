@@ -67,7 +67,7 @@ def match_details(value: Any) -> list[dict[str, Any]] | None:
     details = []
     for item in value:
         if isinstance(item, dict):
-            details.append({_MATCH_KEYS.get(k, k): v for k, v in item.items()})
+            details.append({_MATCH_KEYS.get(k) or str(k): v for k, v in item.items()})
     return details or None
 
 

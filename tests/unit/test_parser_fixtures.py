@@ -53,7 +53,11 @@ def test_sqli_terminating() -> None:
         "id": "STMTest_SQLi_XSS",
         "type": "REGULAR",
         "match": [
-            {"condition_type": "SQL_INJECTION", "location": "HEADER", "matched_data": ["10", "AND", "1"]}
+            {
+                "condition_type": "SQL_INJECTION",
+                "location": "HEADER",
+                "matched_data": ["10", "AND", "1"],
+            }
         ],
     }
     assert waf["webacl"] == {

@@ -139,7 +139,7 @@ def test_truncated_second_member() -> None:
 def test_corrupt_gzip_is_reported_as_truncated() -> None:
     good = gzip.compress(b"\n".join(compact(i) for i in range(50)) + b"\n")
     data = good[:40] + bytes(b ^ 0xFF for b in good[40:80]) + good[80:]
-    docs, rejects, stats = parse_all(data)
+    _docs, _rejects, stats = parse_all(data)
     assert stats.truncated
     assert "corrupt" in stats.truncated_detail
     assert stats.records_in == stats.parsed + stats.rejected

@@ -241,7 +241,10 @@ def test_sensitive_values_in_inserted_headers_and_rate_keys() -> None:
 
 
 def test_original_is_kept_byte_for_byte_without_sensitive_headers() -> None:
-    raw = b'{ "timestamp": 1717243200123 , "action":"ALLOW", "httpRequest":{"clientIp":"10.0.0.1", "headers":[]}, "x":1.50 }'
+    raw = (
+        b'{ "timestamp": 1717243200123 , "action":"ALLOW", '
+        b'"httpRequest":{"clientIp":"10.0.0.1", "headers":[]}, "x":1.50 }'
+    )
     doc = parse_one(raw)
     assert doc["event"]["original"] == raw.decode()
 
