@@ -69,6 +69,11 @@ class ProgressReporter:
             self._task = self._progress.add_task(self.description, total=self.total)
         return self
 
+    def set_total(self, total: float) -> None:
+        self.total = total
+        if self._progress is not None:
+            self._progress.update(self._task, total=total)
+
     def advance(self, amount: float = 1, **counters: int) -> None:
         self.completed += amount
         for name, value in counters.items():

@@ -1,0 +1,208 @@
+"""`wafsiem ingest files|s3|sqs`: thin commands over the ingest services."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ingest.bulk import BulkIndexer
+from ingest.checkpoint import CheckpointStore
+from ingest.models import IngestReport, StreamReport
+from ingest.parser import ParserOptions, expand_paths
+from ingest.s3_source import S3Location, ingest_s3_object, ingest_s3_prefix
+from ingest.service import IngestTarget, ingest_file
+from ingest.sqs_source import MessageOutcome, SqsReport, consume
+from wafsiem.clients import opensearch_client, s3_client, sqs_client
+from wafsiem.output import ProgressReporter, emit, json_option
+from wafsiem.settings import Settings, get_settings
+
+
+@dataclass
+class _Pipeline:
+    indexer: BulkIndexer
+    options: ParserOptions
+    target: IngestTarget
+
+
+def _pipeline(settings: Settings, client: Any) -> _Pipeline:
+    return _Pipeline(
+        BulkIndexer(
+            client,
+            max_bytes=settings.ingest.bulk_bytes,
+            concurrency=settings.ingest.bulk_concurrency,
+        ),
+        ParserOptions.from_settings(settings),
+        IngestTarget.from_settings(settings),
+    )
+
+
+def _render_report(report: IngestReport, out: Console, extra: dict[str, int] | None = None) -> None:
+    problems = [s for s in report.streams if s.error or s.truncated or s.dead_lettered]
+    if problems:
+        table = Table("stream", "records", "indexed", "dup", "dead", "problem")
+        for s in problems[:50]:
+            problem = s.error or ("truncated" if s.truncated else "")
+            table.add_row(
+                s.origin, str(s.records_in), str(s.indexed), str(s.duplicates),
+                str(s.dead_lettered), problem,
+            )  # fmt: skip
+        out.print(table)
+    lines = {
+        "streams": len(report.streams),
+        "records read": report.records_in,
+        "indexed": report.indexed,
+        "duplicates": report.duplicates,
+        "dead-lettered": report.dead_lettered,
+        "unreadable streams": report.failed_streams,
+        "truncated streams": report.truncated_streams,
+        **(extra or {}),
+    }
+    for name, value in lines.items():
+        out.print(f"{name:>20}: {value}", markup=False)
+    rate = report.records_in / report.seconds if report.seconds else 0.0
+    out.print(f"{'seconds':>20}: {report.seconds:.1f} ({rate:,.0f} records/s)", markup=False)
+    if not report.balanced:  # never expected: say so loudly
+        out.print("ACCOUNTING MISMATCH: read != indexed + duplicates + dead-lettered")
+
+
+def _exit_code(report: IngestReport) -> int:
+    return 1 if report.failed_streams else 0
+
+
+@click.group("ingest")
+def ingest_group() -> None:
+    """Ingest WAF logs into the hot tier (OpenSearch)."""
+
+
+@ingest_group.command("files")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@json_option
+def files_command(paths: tuple[Path, ...], as_json: bool) -> None:
+    """Files and directories (recursive): gzip or plain, NDJSON or concatenated JSON."""
+    settings = get_settings()
+    pipeline = _pipeline(settings, opensearch_client(settings))
+    files = expand_paths(paths)
+    total_bytes = sum(p.stat().st_size for p in files)
+    report = IngestReport()
+    started = time.monotonic()
+    with ProgressReporter("ingest files", total_bytes, as_json) as progress:
+        for path in files:
+            size = path.stat().st_size
+            stream = ingest_file(
+                path, indexer=pipeline.indexer, options=pipeline.options, target=pipeline.target
+            )
+            report.add(stream)
+            progress.advance(size, records=stream.records_in, indexed=stream.indexed)
+            if as_json:
+                progress.report()
+    report.seconds = time.monotonic() - started
+    emit(report.model_dump(), as_json, lambda out: _render_report(report, out))
+    raise SystemExit(_exit_code(report))
+
+
+@ingest_group.command("s3")
+@click.argument("uri")
+@click.option("--follow", is_flag=True, help="keep polling for new objects")
+@click.option("--interval", default=30.0, show_default=True, help="seconds between polls")
+@click.option("--reset", is_flag=True, help="forget the checkpoint and start from the top")
+@json_option
+def s3_command(uri: str, follow: bool, interval: float, reset: bool, as_json: bool) -> None:
+    """Backfill or poll s3://bucket/prefix in key order, resuming from its checkpoint."""
+    settings = get_settings()
+    client = opensearch_client(settings)
+    pipeline = _pipeline(settings, client)
+    store = CheckpointStore(client, settings.opensearch.state_index)
+    location = S3Location.parse(uri)
+    if reset:
+        store.reset(location.uri)
+    s3 = s3_client(settings)
+    total = IngestReport()
+    while True:
+        with ProgressReporter(f"ingest {location.uri}", None, as_json) as progress:
+
+            def listed(objects: int, size: int, bar: ProgressReporter = progress) -> None:
+                bar.set_total(objects)
+
+            def done(stream: StreamReport, bar: ProgressReporter = progress) -> None:
+                bar.advance(1, records=stream.records_in, indexed=stream.indexed)
+                if as_json:
+                    bar.report()
+
+            report = ingest_s3_prefix(
+                s3,
+                location,
+                store=store,
+                indexer=pipeline.indexer,
+                options=pipeline.options,
+                target=pipeline.target,
+                on_listed=listed,
+                on_stream=done,
+            )
+        for stream in report.streams:
+            total.add(stream)
+        total.seconds += report.seconds
+        if not follow:
+            break
+        time.sleep(interval)
+    emit(total.model_dump(), as_json, lambda out: _render_report(total, out))
+    raise SystemExit(_exit_code(total))
+
+
+@ingest_group.command("sqs")
+@click.argument("queue")
+@click.option("--follow", is_flag=True, help="keep receiving; otherwise stop when empty")
+@click.option("--wait", "wait_seconds", default=5, show_default=True, help="long-poll seconds")
+@click.option("--visibility", default=120, show_default=True, help="visibility timeout (s)")
+@json_option
+def sqs_command(
+    queue: str, follow: bool, wait_seconds: int, visibility: int, as_json: bool
+) -> None:
+    """S3 event notifications (direct or via SNS) from QUEUE (a URL or a queue name)."""
+    settings = get_settings()
+    client = opensearch_client(settings)
+    pipeline = _pipeline(settings, client)
+    s3 = s3_client(settings)
+    sqs = sqs_client(settings)
+    queue_url = queue if "://" in queue else sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+
+    def ingest_object(bucket: str, key: str) -> StreamReport:
+        return ingest_s3_object(
+            s3, bucket, key,
+            indexer=pipeline.indexer, options=pipeline.options, target=pipeline.target,
+        )  # fmt: skip
+
+    with ProgressReporter("ingest sqs", None, as_json) as progress:
+
+        def done(outcome: MessageOutcome) -> None:
+            records = sum(s.records_in for s in outcome.streams)
+            progress.advance(1, records=records, deleted=int(outcome.deleted))
+            if as_json:
+                progress.report()
+
+        report: SqsReport = consume(
+            sqs,
+            queue_url,
+            ingest_object,
+            follow=follow,
+            wait_seconds=wait_seconds,
+            visibility_timeout=visibility,
+            on_message=done,
+        )
+    extra = {
+        "messages": report.messages,
+        "deleted": report.deleted,
+        "left for redrive": report.left_for_redrive,
+        "test events": report.test_events,
+    }
+    emit(report.model_dump(), as_json, lambda out: _render_report(report, out, extra))
+    raise SystemExit(1 if report.left_for_redrive else 0)
+
+
+def register(root: click.Group) -> None:
+    root.add_command(ingest_group)
