@@ -30,6 +30,7 @@ from ingest.parser.rules import (
 )
 
 _MAX_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_URL_PARTS = (("uri", "path"), ("args", "query"), ("fragment", "fragment"), ("scheme", "scheme"))
 _PLACEHOLDERS = frozenset(("-", "null", ""))
 _SECONDS_PER_DAY = 86_400
 _sha256 = hashlib.sha256
@@ -48,6 +49,7 @@ class RecordError(Exception):
         self.detail = detail
 
 
+_STR_ONLY = frozenset((str,))
 _SHA256_BLOCK = 64
 _IPAD = bytes((x ^ 0x36) for x in range(256))
 _OPAD = bytes((x ^ 0x5C) for x in range(256))
@@ -189,7 +191,7 @@ def _headers(entries: Any, hasher: _HeaderHasher) -> tuple[dict[str, Any], bool]
         return {}, False
     try:  # fast path: well-formed entries, string values, no repeated names
         headers = {entry["name"].lower(): entry["value"] for entry in entries}
-        if len(headers) != len(entries) or not all(v.__class__ is str for v in headers.values()):
+        if len(headers) != len(entries) or not set(map(type, headers.values())) <= _STR_ONLY:
             raise TypeError
     except (TypeError, KeyError, AttributeError):
         return _headers_slow(entries, hasher)
@@ -292,11 +294,12 @@ def build_document(
                 key: dict(value) if isinstance(value, dict) else value
                 for key, value in cloud.items()
             }
-    text = as_text(record.get("terminatingRuleId"))
-    if text is not None:
+    get = record.get
+    text = get("terminatingRuleId")
+    if text.__class__ is str and text:
         terminating["id"] = text
-    text = as_text(record.get("terminatingRuleType"))
-    if text is not None:
+    text = get("terminatingRuleType")
+    if text.__class__ is str and text:
         terminating["type"] = text
     match = match_details(record.get("terminatingRuleMatchDetails"))
     if match is not None:
@@ -410,14 +413,10 @@ def _add_url_and_http(
             url["domain"] = domain
         if port is not None:
             url["port"] = port
-    for key, target in (
-        ("uri", "path"),
-        ("args", "query"),
-        ("fragment", "fragment"),
-        ("scheme", "scheme"),
-    ):
-        text = as_text(request.get(key))
-        if text is not None:
+    get = request.get
+    for key, target in _URL_PARTS:
+        text = get(key)
+        if text.__class__ is str and text:
             url[target] = text
     if url:
         doc["url"] = url
