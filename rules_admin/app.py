@@ -1,0 +1,93 @@
+"""The ``wafsiem serve`` application: routes of every capability, health and metrics.
+
+:func:`create_app` builds nothing but the app; clients are built when the app starts
+(lifespan) and kept in ``app.state`` — never in module globals — so two apps in one
+process (tests) never share a client or a metric.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from ingest.api import router as ingest_router
+from ingest.firehose import FirehoseService
+from wafsiem.clients import opensearch_client, s3_client
+from wafsiem.metrics import CONTENT_TYPE_LATEST, Metrics
+from wafsiem.settings import Settings
+
+HEALTH_TIMEOUT_SECONDS = 5.0
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        opensearch = opensearch_client(settings)
+        app.state.settings = settings
+        app.state.opensearch = opensearch
+        app.state.s3 = s3_client(settings)
+        app.state.metrics = Metrics()
+        app.state.firehose = FirehoseService.from_settings(
+            settings, opensearch, metrics=app.state.metrics
+        )
+        try:
+            yield
+        finally:
+            opensearch.close()
+            app.state.s3.close()
+
+    app = FastAPI(
+        title="wafsiem",
+        summary="AWS WAFv2 log analytics: Firehose ingest, triage and rule overrides",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.include_router(ingest_router)
+    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["ops"])
+    app.add_api_route("/metrics", metrics, methods=["GET"], tags=["ops"])
+    return app
+
+
+def _check(probe: Callable[[], str]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        detail = probe()
+        status = "ok"
+    except Exception as exc:  # any failure is the check's answer, not the endpoint's
+        status, detail = "fail", f"{type(exc).__name__}: {exc}"[:300]
+    return {"status": status, "detail": detail, "seconds": round(time.perf_counter() - started, 3)}
+
+
+def healthz(request: Request) -> JSONResponse:
+    """OpenSearch cluster health (not red) and the object-store bucket; 503 if one fails."""
+    state = request.app.state
+    bucket = state.settings.s3.bucket
+
+    def opensearch() -> str:
+        health = state.opensearch.cluster.health(
+            params={"timeout": "5s"}, request_timeout=HEALTH_TIMEOUT_SECONDS
+        )
+        if health["status"] == "red":
+            raise RuntimeError("cluster status red")
+        return f"cluster status {health['status']}"
+
+    def s3() -> str:
+        state.s3.head_bucket(Bucket=bucket)
+        return f"bucket {bucket} reachable"
+
+    checks = {"opensearch": _check(opensearch), "s3": _check(s3)}
+    healthy = all(check["status"] == "ok" for check in checks.values())
+    return JSONResponse(
+        {"status": "ok" if healthy else "fail", "checks": checks},
+        status_code=200 if healthy else 503,
+    )
+
+
+def metrics(request: Request) -> Response:
+    """Prometheus text exposition of this app's registry."""
+    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
