@@ -185,11 +185,27 @@ class RecordFramer:
                 continue
             if not complete:
                 break
-            out.append(_frame(base + pos, buf[pos:region_end].rstrip()))
-            pos = region_end
+            end = _broken_record_end(buf, pos, region_end)
+            out.append(_frame(base + pos, buf[pos:end].rstrip()))
+            pos = end
         self._buffer = buf[pos:]
         self._base = base + pos
         return out
+
+
+_CONTINUATION = frozenset(b" \t\r\n}]")
+
+
+def _broken_record_end(buf: bytes, pos: int, region_end: int) -> int:
+    """Where a record that does not parse ends: at the first line that could not continue a
+    pretty-printed value (it starts at column 0 with something other than ``}`` or ``]``),
+    so a broken NDJSON line never swallows the valid lines after it."""
+    newline = buf.find(b"\n", pos, region_end)
+    while newline != -1 and newline + 1 < region_end:
+        if buf[newline + 1] not in _CONTINUATION:
+            return newline
+        newline = buf.find(b"\n", newline + 1, region_end)
+    return region_end
 
 
 def _first_record_end(

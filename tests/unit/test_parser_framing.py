@@ -159,6 +159,19 @@ def test_garbage_between_records_is_rejected_with_offsets() -> None:
     assert data[rejects[1].offset : rejects[1].offset + 5] == b"plain"
 
 
+def test_broken_ndjson_line_never_swallows_the_next_lines() -> None:
+    data = b'{not json\n"a string"\n[1, 2]\n' + compact(0) + b"\n{broken again\n" + compact(1)
+    for size in (3, 64, len(data)):
+        docs, rejects, _ = parse_all(chunked(data, size))
+        assert [d.timestamp_ms % 1000 for d in docs] == [0, 1]
+        assert [(r.reason, r.raw) for r in rejects] == [
+            ("not_json", b"{not json"),
+            ("not_object", b'"a string"'),
+            ("not_object", b"[1, 2]"),
+            ("not_json", b"{broken again"),
+        ]
+
+
 def test_broken_record_in_a_stream_without_newlines_resyncs() -> None:
     data = compact(0) + b'{"timestamp": 5, "action": oops}' + compact(1) + compact(2)
     docs, rejects, _ = parse_all(chunked(data, 50))
