@@ -117,8 +117,10 @@ def test_sqs_notifications_direct_sns_and_test_event(
     s3.put_object(Bucket=bucket, Key="a b/one+two.log.gz", Body=gz_ndjson(
         [waf_record(i) for i in range(12)]
     ))  # fmt: skip
-    s3.put_object(Bucket=bucket, Key="plain.log", Body=ndjson([waf_record(100 + i) for i in range(3)]))
-    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(_s3_event(bucket, "a+b/one%2Btwo.log.gz")))
+    plain = ndjson([waf_record(100 + i) for i in range(3)])
+    s3.put_object(Bucket=bucket, Key="plain.log", Body=plain)
+    encoded = json.dumps(_s3_event(bucket, "a+b/one%2Btwo.log.gz"))  # URL-encoded key
+    sqs.send_message(QueueUrl=url, MessageBody=encoded)
     sns = {"Type": "Notification", "Message": json.dumps(_s3_event(bucket, "plain.log"))}
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps(sns))
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"Event": "s3:TestEvent"}))
