@@ -393,21 +393,11 @@ class FirehoseService:
 
     @staticmethod
     def _log(result: FirehoseResult, seconds: float) -> None:
-        report = result.report
-        if report is not None:
-            log.info(
-                "firehose %s: %d in, %d indexed, %d duplicates, %d dead-lettered (%.3fs)",
-                result.request_id,
-                report.records_in,
-                report.indexed,
-                report.duplicates,
-                report.dead_lettered,
-                seconds,
-            )
-        else:
-            log.info(
-                "firehose %s: HTTP %d %s",
-                result.request_id or "-",
-                result.status,
-                result.error_message,
-            )
+        r = result.report
+        outcome = (
+            f"{r.records_in} in, {r.indexed} indexed, {r.duplicates} duplicates, "
+            f"{r.dead_lettered} dead-lettered"
+            if r is not None
+            else f"HTTP {result.status}: {result.error_message}"
+        )
+        log.info("firehose %s: %s (%.3fs)", result.request_id or "-", outcome, seconds)
