@@ -111,3 +111,31 @@ def test_documents_opensearch_refuses_are_dead_lettered(
     finally:
         opensearch.indices.delete(index=f"{strict_prefix}-*", ignore=[404])
         opensearch.indices.delete_index_template(name=strict_prefix, ignore=[404])
+
+
+def test_cli_reports_every_file_in_json(
+    tmp_path: Path, opensearch: Any, unique: str, target: IngestTarget
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "one.log.gz").write_bytes(gz_ndjson([waf_record(n) for n in range(40)]))
+    (tmp_path / "two.log").write_bytes(ndjson([waf_record(100 + n) for n in range(9)], [b"x"]))
+    env = os.environ | {
+        "WAFSIEM_OPENSEARCH__INDEX_PREFIX": target.index_prefix,
+        "WAFSIEM_OPENSEARCH__DEADLETTER_INDEX": target.deadletter_index,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "wafsiem", "ingest", "files", str(tmp_path), "--json"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = orjson.loads(result.stdout)
+    per_file = {Path(s["origin"]).name: s for s in report["streams"]}
+    assert per_file["one.log.gz"]["indexed"] == 40
+    assert (per_file["two.log"]["indexed"], per_file["two.log"]["dead_lettered"]) == (9, 1)
+    assert (report["records_in"], report["indexed"], report["dead_lettered"]) == (50, 49, 1)
+    progress = [orjson.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert progress and progress[-1]["completed"] == progress[-1]["total"]
+    assert count(opensearch, target.index_prefix) == 49
