@@ -106,7 +106,7 @@ def main() -> int:
             items = prebuilt_items(paths, ceiling_prefix, options)
             seconds = ceiling(client, items, max_bytes, concurrency)
             ceiling_rate = len(items) / seconds
-            print(f"ceiling (pre-built bodies to _bulk): {ceiling_rate:,.0f} docs/s ({seconds:.1f}s)")
+            print(f"ceiling (pre-built _bulk bodies): {ceiling_rate:,.0f} docs/s, {seconds:.1f}s")
             del items
 
             indexer = BulkIndexer(client, max_bytes=max_bytes, concurrency=concurrency)
