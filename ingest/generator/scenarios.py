@@ -150,6 +150,8 @@ class Scenario:
         if lo < hi:
             rng = seeded(self.ctx.seed, self.id, start_ms)
             planned.extend(self.plan(rng, lo, hi))
+        # the window is hard: retries that would fall after it are dropped
+        planned = [p for p in planned if p.request.ts < self.end_ms]
         planned.sort(key=lambda p: p.request.ts)
         now = [p for p in planned if p.request.ts < end_ms]
         self._carry = [p for p in planned if p.request.ts >= end_ms]
