@@ -10,19 +10,11 @@ re-reads one object (whose documents then count as duplicates, never twice).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from opensearchpy import OpenSearch
 from pydantic import BaseModel, Field
 
-STATE_MAPPING: dict[str, Any] = {
-    "dynamic": False,
-    "properties": {
-        "kind": {"type": "keyword"},
-        "source": {"type": "keyword"},
-        "updated": {"type": "date"},
-    },
-}
+from wafsiem.state_index import ensure_state_index
 
 
 class Checkpoint(BaseModel):
@@ -38,18 +30,6 @@ class Checkpoint(BaseModel):
     def done(self, stream: str, key: str) -> bool:
         last = self.positions.get(stream)
         return last is not None and key <= last
-
-
-def ensure_state_index(client: OpenSearch, index: str) -> None:
-    if not client.indices.exists(index=index):
-        client.indices.create(
-            index=index,
-            body={
-                "settings": {"number_of_shards": 1, "number_of_replicas": 0},
-                "mappings": STATE_MAPPING,
-            },
-            ignore=[400],  # created concurrently: resource_already_exists_exception
-        )
 
 
 class CheckpointStore:

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from wafsiem.errors import WafsiemError
 from wafsiem.settings import Settings
+from wafsiem.state_index import ensure_state_index
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -26,7 +27,7 @@ Outcome = Literal["created", "updated", "exists"]
 
 
 class InitStep(BaseModel):
-    kind: Literal["index_template", "bucket", "queue"]
+    kind: Literal["index_template", "index", "bucket", "queue"]
     name: str
     outcome: Outcome
 
@@ -151,6 +152,9 @@ def initialise(
     if not templates:
         raise WafsiemError(f"no *{TEMPLATE_SUFFIX} files in {folder}")
     steps = install_index_templates(opensearch, templates)
+    state = settings.opensearch.state_index
+    created = ensure_state_index(opensearch, state)
+    steps.append(InitStep(kind="index", name=state, outcome="created" if created else "exists"))
     steps.append(ensure_bucket(s3, settings.s3.bucket))
     if settings.cold_uri.startswith("s3://"):
         cold_bucket = settings.cold_uri.removeprefix("s3://").split("/", 1)[0]

@@ -1,0 +1,32 @@
+"""The state index: small documents the jobs keep (ingest checkpoints, tiering ledger,
+leases). Shared by the capabilities, so it lives in the core."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opensearchpy import OpenSearch
+
+STATE_MAPPING: dict[str, Any] = {
+    "dynamic": False,
+    "properties": {
+        "kind": {"type": "keyword"},
+        "source": {"type": "keyword"},
+        "updated": {"type": "date"},
+    },
+}
+
+
+def ensure_state_index(client: OpenSearch, index: str) -> bool:
+    """Create the state index when missing; True when this call created it."""
+    if client.indices.exists(index=index):
+        return False
+    response = client.indices.create(
+        index=index,
+        body={
+            "settings": {"number_of_shards": 1, "number_of_replicas": 0},
+            "mappings": STATE_MAPPING,
+        },
+        ignore=[400],  # created concurrently: resource_already_exists_exception
+    )
+    return bool(response.get("acknowledged"))
