@@ -32,7 +32,10 @@ import httpx
 import orjson
 from parse import make_record  # benchmarks/parse.py: realistic ~1.5 KB WAF records
 
+from ingest.bulk import BulkIndexer
+from ingest.firehose import FirehoseService
 from ingest.parser import ParsedDocument, ParserOptions, parse_stream
+from ingest.service import IngestTarget
 from wafsiem.bootstrap import load_index_templates
 from wafsiem.clients import opensearch_client
 from wafsiem.schema import index_template
@@ -150,6 +153,35 @@ def drive(
     return run
 
 
+class _NullOpenSearch:
+    """Takes every bulk item at once: what is left is the endpoint's own CPU."""
+
+    def bulk(self, body: bytes, params: object = None) -> dict[str, object]:
+        return {"items": [{"create": {"status": 201}}] * (body.count(b"\n") // 2)}
+
+
+def endpoint_cpu(deliveries: list[Delivery]) -> str:
+    """Decode + parse + bulk-body building per delivery, in-process, one thread."""
+    service = FirehoseService(
+        indexer=BulkIndexer(_NullOpenSearch(), concurrency=1),  # type: ignore[arg-type]
+        options=ParserOptions(),
+        target=IngestTarget("cpu-only", "cpu-only-deadletter"),
+        access_key=None,
+        max_body_bytes=64 << 20,
+    )
+    sample = deliveries[:20]
+    started = time.process_time()
+    for item in sample:
+        result = service.process(item.body, {"x-amz-firehose-request-id": item.request_id})
+        assert result.status == 200
+    seconds = time.process_time() - started
+    megabytes = sum(item.record_bytes for item in sample) / 1e6
+    return (
+        f"endpoint CPU alone (OpenSearch stubbed): {megabytes / seconds:.1f} MB/s per core, "
+        f"{seconds / len(sample) * 1000:.0f} ms CPU per delivery"
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -234,7 +266,10 @@ def main() -> int:
         endpoint = drive(deliveries, args.threads, args.seconds, firehose)
         time.sleep(2)
         baseline = drive(deliveries, args.threads, args.seconds, bulk)
+        load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+        print(f"load average after the runs: {load} (other work on the machine skews both)")
         print(endpoint.line("firehose"))
+        print(f"           {endpoint_cpu(deliveries)}")
         print(baseline.line("_bulk"))
         print(
             f"ratio firehose/_bulk: {endpoint.mb_per_s / baseline.mb_per_s:.2f} "
