@@ -28,13 +28,37 @@ FIREHOSE_KEY = re.compile(
     r"(?P=y)-(?P=m)-(?P=d)-(?P=H)-\d{2}-\d{2}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 )
 REQUIRED = (
-    "timestamp", "formatVersion", "webaclId", "terminatingRuleId", "terminatingRuleType",
-    "action", "terminatingRuleMatchDetails", "httpSourceName", "httpSourceId", "ruleGroupList",
-    "rateBasedRuleList", "nonTerminatingMatchingRules", "requestHeadersInserted",
-    "responseCodeSent", "httpRequest", "ja3Fingerprint", "ja4Fingerprint",
+    "timestamp",
+    "formatVersion",
+    "webaclId",
+    "terminatingRuleId",
+    "terminatingRuleType",
+    "action",
+    "terminatingRuleMatchDetails",
+    "httpSourceName",
+    "httpSourceId",
+    "ruleGroupList",
+    "rateBasedRuleList",
+    "nonTerminatingMatchingRules",
+    "requestHeadersInserted",
+    "responseCodeSent",
+    "httpRequest",
+    "ja3Fingerprint",
+    "ja4Fingerprint",
 )
-HTTP_REQUIRED = ("clientIp", "country", "headers", "uri", "args", "httpVersion", "httpMethod",
-                 "requestId", "fragment", "scheme", "host")
+HTTP_REQUIRED = (
+    "clientIp",
+    "country",
+    "headers",
+    "uri",
+    "args",
+    "httpVersion",
+    "httpMethod",
+    "requestId",
+    "fragment",
+    "scheme",
+    "host",
+)
 ARN = re.compile(
     r"^arn:aws:wafv2:(?:[a-z0-9-]+:\d{12}:regional|us-east-1:\d{12}:global)/webacl/[\w-]+/"
     r"[0-9a-f-]{36}$"
@@ -48,7 +72,9 @@ def _options(**overrides: Any) -> GenerateOptions:
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 def _records(files: dict[str, bytes]) -> list[tuple[str, dict[str, Any]]]:
@@ -77,15 +103,25 @@ def test_waf_s3_layout_and_bucketing(waf_run: tuple[Path, dict[str, bytes]]) -> 
     for key in keys:
         match = WAF_KEY.match(key)
         assert match, key
-        bucket = datetime(int(match["y"]), int(match["m"]), int(match["d"]), int(match["H"]),
-                          int(match["M"]), tzinfo=UTC)
+        bucket = datetime(
+            int(match["y"]),
+            int(match["m"]),
+            int(match["d"]),
+            int(match["H"]),
+            int(match["M"]),
+            tzinfo=UTC,
+        )
         assert bucket.minute % 5 == 0
         lo = int(bucket.timestamp() * 1000)
         for line in gzip.decompress(files[key]).splitlines():
             record = orjson.loads(line)
             assert lo <= record["timestamp"] < lo + 300_000
             assert record["webaclId"].split("/")[-2] == match["acl"]
-            region = "cloudfront" if ":global/" in record["webaclId"] else record["webaclId"].split(":")[3]
+            region = (
+                "cloudfront"
+                if ":global/" in record["webaclId"]
+                else record["webaclId"].split(":")[3]
+            )
             assert region == match["region"]
 
 
@@ -114,7 +150,12 @@ def test_records_are_complete_and_valid(waf_run: tuple[Path, dict[str, bytes]]) 
         assert ARN.match(record["webaclId"]), record["webaclId"]
         assert lo <= record["timestamp"] < hi
         assert record["action"] in ("ALLOW", "BLOCK", "CAPTCHA", "CHALLENGE")
-        assert record["terminatingRuleType"] in ("REGULAR", "RATE_BASED", "MANAGED_RULE_GROUP", "GROUP")
+        assert record["terminatingRuleType"] in (
+            "REGULAR",
+            "RATE_BASED",
+            "MANAGED_RULE_GROUP",
+            "GROUP",
+        )
         assert record["httpSourceName"] in ("ALB", "CF", "APIGW")
         address = ipaddress.ip_address(request["clientIp"])
         assert address.is_global or address.version == 6, request["clientIp"]
@@ -122,7 +163,9 @@ def test_records_are_complete_and_valid(waf_run: tuple[Path, dict[str, bytes]]) 
         assert re.fullmatch(r"[A-Z]{2}", request["country"])
         names = {h["name"].lower() for h in request["headers"]}
         assert "host" in names
-        assert request["host"] == next(h["value"] for h in request["headers"] if h["name"].lower() == "host")
+        assert request["host"] == next(
+            h["value"] for h in request["headers"] if h["name"].lower() == "host"
+        )
         assert request["uri"].startswith("/")
         assert request["scheme"] == "https"
         if record["action"] == "ALLOW":
@@ -151,7 +194,9 @@ def test_terminating_group_matches_rule_group_list(waf_run: tuple[Path, dict[str
         else:
             assert not terminating
         if record["terminatingRuleType"] == "RATE_BASED":
-            assert record["rateBasedRuleList"][0]["rateBasedRuleName"] == record["terminatingRuleId"]
+            assert (
+                record["rateBasedRuleList"][0]["rateBasedRuleName"] == record["terminatingRuleId"]
+            )
 
 
 def test_count_matches_and_labels_present(waf_run: tuple[Path, dict[str, bytes]]) -> None:
@@ -223,8 +268,13 @@ def test_parser_accepts_every_generated_record(waf_run: tuple[Path, dict[str, by
     _, files = waf_run
     blob = next(v for k, v in files.items() if k.endswith(".gz"))
     stats = parser.ParseStats()
-    results = list(parser.parse_stream(
-        gzip.decompress(blob), origin="generated",
-        options=parser.ParserOptions(hash_key=b"k"), stats=stats))
+    results = list(
+        parser.parse_stream(
+            gzip.decompress(blob),
+            origin="generated",
+            options=parser.ParserOptions(hash_key=b"k"),
+            stats=stats,
+        )
+    )
     rejects = [r for r in results if not isinstance(r, parser.ParsedDocument)]
     assert results and not rejects, rejects[:3]

@@ -17,8 +17,14 @@ from ingest.generator.service import Generator, scenario_names
 from ingest.generator.writers import LocalSink
 
 START = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
-ALL = ["sqli-scanner", "xss-scanner", "credential-stuffing", "bad-bots", "fp-size-body",
-       "fp-xss-body"]
+ALL = [
+    "sqli-scanner",
+    "xss-scanner",
+    "credential-stuffing",
+    "bad-bots",
+    "fp-size-body",
+    "fp-xss-body",
+]
 
 
 def _records(root: Path) -> list[dict[str, Any]]:
@@ -62,7 +68,9 @@ def _by_rule(records: list[dict[str, Any]], s: dict[str, Any]) -> list[dict[str,
     return out
 
 
-def test_ground_truth_lists_every_scenario(run: tuple[dict[str, Any], list[dict[str, Any]]]) -> None:
+def test_ground_truth_lists_every_scenario(
+    run: tuple[dict[str, Any], list[dict[str, Any]]],
+) -> None:
     truth, records = run
     ids = [s["id"] for s in truth["scenarios"]]
     assert ids == ["baseline", *ALL]
@@ -82,8 +90,11 @@ def test_fp_size_body_blocks_many_distinct_customers(
     s = _truth(truth, "fp-size-body")
     assert s["kind"] == "false_positive" and s["expected_response"] == "override_to_count"
     assert (s["webacl_name"], s["rule"], s["group"], s["sub_rule"]) == (
-        "shop-eu-prod", "AWS-AWSManagedRulesCommonRuleSet", "AWS#AWSManagedRulesCommonRuleSet",
-        "SizeRestrictions_BODY")
+        "shop-eu-prod",
+        "AWS-AWSManagedRulesCommonRuleSet",
+        "AWS#AWSManagedRulesCommonRuleSet",
+        "SizeRestrictions_BODY",
+    )
     assert s["label"] == "awswaf:managed:aws:core-rule-set:SizeRestrictions_Body"
     blocked = [r for r in _by_rule(records, s) if r["httpRequest"]["uri"] == "/checkout/payment"]
     ips = {r["httpRequest"]["clientIp"] for r in blocked}
@@ -115,12 +126,17 @@ def test_scanners_carry_real_payloads(run: tuple[dict[str, Any], list[dict[str, 
     truth, records = run
     sqli, xss = _truth(truth, "sqli-scanner"), _truth(truth, "xss-scanner")
     assert sqli["distinct_client_ips"] <= 4 and xss["distinct_client_ips"] <= 4
-    sqli_hits = [r for r in _by_rule(records, sqli) if r["httpRequest"]["clientIp"] in sqli["client_ips"]]
+    sqli_hits = [
+        r for r in _by_rule(records, sqli) if r["httpRequest"]["clientIp"] in sqli["client_ips"]
+    ]
     assert len(sqli_hits) == sqli["matched_records"]
     assert any("' OR 1=1--" in r["httpRequest"]["args"] for r in sqli_hits)
-    assert all(r["terminatingRuleMatchDetails"][0]["conditionType"] == "SQL_INJECTION"
-               for r in sqli_hits)
-    xss_hits = [r for r in _by_rule(records, xss) if r["httpRequest"]["clientIp"] in xss["client_ips"]]
+    assert all(
+        r["terminatingRuleMatchDetails"][0]["conditionType"] == "SQL_INJECTION" for r in sqli_hits
+    )
+    xss_hits = [
+        r for r in _by_rule(records, xss) if r["httpRequest"]["clientIp"] in xss["client_ips"]
+    ]
     assert len(xss_hits) == xss["matched_records"]
     assert any("<script>alert(1)</script>" in r["httpRequest"]["args"] for r in xss_hits)
     label = "awswaf:managed:aws:core-rule-set:CrossSiteScripting_QueryArguments"
@@ -156,8 +172,9 @@ def test_bad_bots_blocked_by_bot_control(run: tuple[dict[str, Any], list[dict[st
 
 def test_scenarios_do_not_change_the_baseline() -> None:
     def baseline_bytes(specs: list[ScenarioSpec]) -> list[bytes]:
-        options = GenerateOptions(start=START, hours=0.1, rps=10, domains=50, seed=2,
-                                  scenarios=specs)
+        options = GenerateOptions(
+            start=START, hours=0.1, rps=10, domains=50, seed=2, scenarios=specs
+        )
         generator = Generator(options)
         out: list[bytes] = []
 
@@ -197,10 +214,14 @@ def test_unknown_or_outside_scenarios_are_rejected() -> None:
 
 
 def test_repeated_scenarios_get_distinct_ids(tmp_path: Path) -> None:
-    specs = [ScenarioSpec.parse("sqli-scanner@+1m,minutes=2", START),
-             ScenarioSpec.parse("sqli-scanner@+4m,minutes=2,intensity=3", START)]
-    summary = generate(GenerateOptions(start=START, hours=0.1, rps=5, domains=40, seed=1,
-                                       scenarios=specs), LocalSink(tmp_path))
+    specs = [
+        ScenarioSpec.parse("sqli-scanner@+1m,minutes=2", START),
+        ScenarioSpec.parse("sqli-scanner@+4m,minutes=2,intensity=3", START),
+    ]
+    summary = generate(
+        GenerateOptions(start=START, hours=0.1, rps=5, domains=40, seed=1, scenarios=specs),
+        LocalSink(tmp_path),
+    )
     first, second = summary.truth[1], summary.truth[2]
     assert (first.id, second.id) == ("sqli-scanner", "sqli-scanner#2")
     assert second.records > 2 * first.records
