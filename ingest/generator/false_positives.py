@@ -13,7 +13,8 @@ import random
 
 from ingest.generator.catalogue import R_CRS
 from ingest.generator.engine import Match
-from ingest.generator.population import BROWSERS, TRAVELLERS, Client, browser_client, header
+from ingest.generator.geography import TRAVELLERS
+from ingest.generator.population import BROWSERS, Client, browser_client, header
 from ingest.generator.records import Request
 from ingest.generator.scenarios import Planned, Scenario, arrivals
 

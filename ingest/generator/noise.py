@@ -16,13 +16,8 @@ from ingest.generator.catalogue import (
     R_KBI,
 )
 from ingest.generator.engine import Match
-from ingest.generator.population import (
-    Client,
-    browser_client,
-    client_ip,
-    header,
-    headers_fragment,
-)
+from ingest.generator.geography import client_ip
+from ingest.generator.population import Client, browser_client, header, headers_fragment
 
 SCANNER_COUNTRIES = ("RU", "CN", "NL", "US", "DE", "VN", "BR", "UA", "SG", "IN", "TR")
 BAD_BOT_UAS = (

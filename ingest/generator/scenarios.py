@@ -13,8 +13,8 @@ from typing import ClassVar
 
 from ingest.generator.catalogue import WebAcl
 from ingest.generator.engine import Engine, Extra, Match, Verdict
+from ingest.generator.geography import seeded
 from ingest.generator.models import Kind, RuleCount, ScenarioTruth
-from ingest.generator.population import seeded
 from ingest.generator.records import RecordBuilder, Request
 from ingest.generator.topology import Domain, Topology
 from ingest.generator.traffic import Baseline, Event

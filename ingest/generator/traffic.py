@@ -13,19 +13,18 @@ from dataclasses import dataclass
 
 from ingest.generator.catalogue import BOT_LABEL, MARKETS, R_BOT, R_CRS
 from ingest.generator.engine import Engine, Extra, Match, Verdict
+from ingest.generator.geography import TRAVELLERS, seeded
 from ingest.generator.noise import Noise
 from ingest.generator.pages import PAGE_BITS, Page, page_tables
 from ingest.generator.population import (
     GOOD_BOTS,
     HTTP_LIBRARIES,
-    TRAVELLERS,
     Bot,
     Client,
     bot_client,
     browser_client,
     header,
     headers_fragment,
-    seeded,
 )
 from ingest.generator.records import RecordBuilder, Request
 from ingest.generator.topology import Topology
