@@ -137,13 +137,27 @@ class BulkIndexer:
 
     def _send_with_retries(self, batch: list[BulkItem]) -> BulkOutcome:
         outcome = BulkOutcome()
-        todo = batch
+        for item, (status, reason) in zip(batch, self.send_batch(batch, outcome), strict=True):
+            if status in (200, 201):
+                outcome.indexed += 1
+            elif status == 409:
+                outcome.duplicates += 1
+            else:
+                outcome.rejected.append(BulkRejected(item, status, reason))
+        return outcome
+
+    def send_batch(self, batch: list[BulkItem], stats: BulkOutcome) -> list[tuple[int, str]]:
+        """Per item of ``batch``: (status, reason) once it is final — 200/201 written,
+        409 a duplicate (``create``), anything else refused by OpenSearch for itself.
+        Transient failures are retried; :class:`BulkUnavailable` when they persist."""
+        results: list[tuple[int, str] | None] = [None] * len(batch)
+        todo = list(range(len(batch)))
         last_error = ""
         for attempt in range(self.max_attempts):
             if attempt:
-                outcome.retried_items += len(todo)
+                stats.retried_items += len(todo)
                 self.sleep(self._backoff(attempt))
-            body = b"".join(item.lines() for item in todo)
+            body = b"".join(batch[i].lines() for i in todo)
             try:
                 response = self.client.bulk(
                     body=body, params={"refresh": "true"} if self.refresh else None
@@ -157,11 +171,21 @@ class BulkIndexer:
                     last_error = f"HTTP {status}: {exc.error}"
                     continue
                 raise BulkUnavailable(f"OpenSearch refused the bulk request: {exc}") from exc
-            outcome.requests += 1
-            outcome.bytes_sent += len(body)
-            todo = self._account(todo, response, outcome)
+            stats.requests += 1
+            stats.bytes_sent += len(body)
+            retry = []
+            for i, result in zip(todo, response["items"], strict=True):
+                info = next(iter(result.values()))
+                status = int(info.get("status", 0))
+                if status in TRANSIENT_STATUSES:
+                    retry.append(i)
+                elif status == 409 and batch[i].op != "create":
+                    results[i] = (status, _reason(info))
+                else:
+                    results[i] = (status, "" if status < 300 or status == 409 else _reason(info))
+            todo = retry
             if not todo:
-                return outcome
+                return [r for r in results if r is not None]
             last_error = "items throttled or failed on the server"
         raise BulkUnavailable(
             f"OpenSearch did not take {len(todo)} documents after {self.max_attempts} "
@@ -169,25 +193,9 @@ class BulkIndexer:
             hint="check OpenSearch health; nothing was acknowledged upstream",
         )
 
-    @staticmethod
-    def _account(
-        sent: list[BulkItem], response: dict[str, Any], outcome: BulkOutcome
-    ) -> list[BulkItem]:
-        retry: list[BulkItem] = []
-        for item, result in zip(sent, response["items"], strict=True):
-            info = next(iter(result.values()))
-            status = int(info.get("status", 0))
-            if status in (200, 201):
-                outcome.indexed += 1
-            elif status == 409 and item.op == "create":
-                outcome.duplicates += 1
-            elif status in TRANSIENT_STATUSES:
-                retry.append(item)
-            else:
-                error = info.get("error") or {}
-                reason = f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
-                caused = (error.get("caused_by") or {}).get("reason")
-                if caused:
-                    reason += f" ({caused})"
-                outcome.rejected.append(BulkRejected(item, status, reason))
-        return retry
+
+def _reason(info: dict[str, Any]) -> str:
+    error = info.get("error") or {}
+    reason = f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
+    caused = (error.get("caused_by") or {}).get("reason")
+    return f"{reason} ({caused})" if caused else reason

@@ -50,7 +50,7 @@ from starlette.requests import ClientDisconnect
 from ingest.bulk import TRANSIENT_STATUSES, BulkIndexer, BulkItem, BulkUnavailable
 from ingest.models import OriginKind, StreamReport
 from ingest.parser import ParserOptions
-from ingest.service import IngestTarget, _deadletter_item, ingest_stream
+from ingest.service import IngestTarget, deadletter_item, ingest_stream
 from wafsiem.metrics import Metrics
 from wafsiem.settings import Settings
 
@@ -373,7 +373,7 @@ class FirehoseService:
 
     def _deadletter(self, origin: str, delivery: Delivery) -> None:
         items: list[BulkItem] = [
-            _deadletter_item(
+            deadletter_item(
                 self.target,
                 reason=bad.reason,
                 detail=bad.detail,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,7 +22,7 @@ from ingest.bulk import BulkIndexer
 from ingest.checkpoint import Checkpoint, CheckpointStore
 from ingest.models import IngestReport, StreamReport
 from ingest.parser import ParserOptions
-from ingest.service import IngestTarget, ingest_stream
+from ingest.service import IngestTarget, StreamSource, ingest_streams
 from wafsiem.errors import WafsiemError
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ _WAF_STREAM = re.compile(r"^(.*?AWSLogs/[^/]+/WAFLogs/[^/]+/[^/]+/)\d{4}/\d{2}/\
 _FIREHOSE_STREAM = re.compile(r"^(.*?)\d{4}/\d{2}/\d{2}/\d{2}/[^/]+$")
 PERMANENT_S3_ERRORS = frozenset({"NoSuchKey", "AccessDenied", "InvalidObjectState", "404", "403"})
 READ_ATTEMPTS = 3
+MAX_BUFFERED_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,36 @@ def _is_permanent(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code", "") in PERMANENT_S3_ERRORS
 
 
+def _read_object(
+    s3: S3Client, bucket: str, key: str, sleep: Callable[[float], None]
+) -> Iterable[bytes]:
+    """The object's bytes; transient read errors are retried, the last one raised."""
+    for attempt in range(READ_ATTEMPTS):
+        if attempt:
+            sleep(0.5 * 2**attempt)
+        try:
+            response = s3.get_object(Bucket=bucket, Key=key)
+            size = int(response.get("ContentLength", 0))
+            body = response["Body"]
+            if size > MAX_BUFFERED_BYTES:  # too big to hold: stream it, no retry
+                return body.iter_chunks(1 << 20)
+            with body:
+                return [body.read()]
+        except ClientError as exc:
+            if _is_permanent(exc) or attempt == READ_ATTEMPTS - 1:
+                raise
+        except (BotoCoreError, OSError):
+            if attempt == READ_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def s3_object_source(
+    s3: S3Client, bucket: str, key: str, sleep: Callable[[float], None] = time.sleep
+) -> StreamSource:
+    return StreamSource(f"s3://{bucket}/{key}", "s3", lambda: _read_object(s3, bucket, key, sleep))
+
+
 def ingest_s3_object(
     s3: S3Client,
     bucket: str,
@@ -92,31 +123,10 @@ def ingest_s3_object(
 
     :class:`ingest.bulk.BulkUnavailable` (OpenSearch down) propagates: nothing is done.
     """
-    origin = f"s3://{bucket}/{key}"
-    last_error = ""
-    for attempt in range(READ_ATTEMPTS):
-        if attempt:
-            sleep(0.5 * 2**attempt)
-        try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-            try:
-                return ingest_stream(
-                    body.iter_chunks(options.chunk_size),
-                    origin=origin,
-                    kind="s3",
-                    indexer=indexer,
-                    options=options,
-                    target=target,
-                )
-            finally:
-                body.close()
-        except ClientError as exc:
-            last_error = f"{exc.response.get('Error', {}).get('Code', 'error')}: {exc}"
-            if _is_permanent(exc):
-                break
-        except (BotoCoreError, OSError) as exc:
-            last_error = f"{type(exc).__name__}: {exc}"
-    return StreamReport(origin=origin, kind="s3", error=last_error)
+    (report,) = ingest_streams(
+        [s3_object_source(s3, bucket, key, sleep)], indexer=indexer, options=options, target=target
+    )
+    return report
 
 
 def ingest_s3_prefix(
@@ -130,17 +140,17 @@ def ingest_s3_prefix(
     on_listed: Callable[[int, int], None] | None = None,
     on_stream: Callable[[StreamReport], None] | None = None,
 ) -> IngestReport:
-    """One pass: every object not yet done, in key order, checkpointed after each."""
+    """One pass: every object not yet done, in key order; the checkpoint moves past an
+    object only once it and every object before it are durable in OpenSearch."""
     started = time.monotonic()
     checkpoint = store.load(location.uri)
     todo = sorted(list_new_objects(s3, location, checkpoint))
     if on_listed is not None:
         on_listed(len(todo), sum(size for _, size in todo))
     report = IngestReport()
-    for key, _size in todo:
-        stream = ingest_s3_object(
-            s3, location.bucket, key, indexer=indexer, options=options, target=target
-        )
+    sources = (s3_object_source(s3, location.bucket, key) for key, _size in todo)
+    streams = ingest_streams(sources, indexer=indexer, options=options, target=target)
+    for (key, _size), stream in zip(todo, streams, strict=True):
         if stream.error is not None:
             checkpoint.failed[key] = stream.error
         prefix = stream_prefix(key)

@@ -11,21 +11,22 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+from botocore.exceptions import BotoCoreError, ClientError
 
-from ingest.bulk import BulkIndexer, BulkItem, BulkOutcome, BulkRejected
+from ingest.bulk import BulkIndexer, BulkItem, BulkRejected
 from ingest.models import IngestReport, OriginKind, StreamReport
-from ingest.parser import ParsedDocument, ParserOptions, ParseStats, Reject, parse_stream
+from ingest.parser import ParsedDocument, ParserOptions, ParseStats, parse_stream
 from ingest.parser.service import read_chunks
+from ingest.pipeline import BulkPipeline, StreamTicket
 from wafsiem.settings import Settings
-
-DEADLETTER_FLUSH_ITEMS = 500
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def _deadletter_id(origin: str, offset: int, raw: bytes) -> str:
     return digest.hexdigest()
 
 
-def _deadletter_item(
+def deadletter_item(
     target: IngestTarget,
     *,
     reason: str,
@@ -61,6 +62,7 @@ def _deadletter_item(
     request_id: str | None,
     event_id: str | None = None,
 ) -> BulkItem:
+    """The dead-letter document of one record, with its raw bytes and the reason."""
     origin_doc: dict[str, Any] = {"kind": kind, "name": origin, "offset": offset}
     if request_id:
         origin_doc["request_id"] = request_id
@@ -85,73 +87,104 @@ def _deadletter_item(
     )
 
 
-class _StreamRun:
-    """State of one stream while it is being ingested."""
+@dataclass(frozen=True)
+class StreamSource:
+    """A stream to ingest, opened only when its turn comes."""
 
-    def __init__(
-        self,
-        indexer: BulkIndexer,
-        target: IngestTarget,
-        report: StreamReport,
-        request_id: str | None,
-    ) -> None:
-        self.indexer = indexer
-        self.target = target
-        self.report = report
-        self.request_id = request_id
-        self.pending_deadletters: list[BulkItem] = []
-        self.offsets: dict[str, int] = {}
+    origin: str
+    kind: OriginKind
+    open: Callable[[], Iterable[bytes]]
+    request_id: str | None = None
 
-    def document_items(self, results: Iterable[ParsedDocument | Reject]) -> Iterator[BulkItem]:
-        prefix = self.target.index_prefix
-        for result in results:
-            if isinstance(result, ParsedDocument):
-                self.offsets[result.id] = result.offset
-                yield BulkItem(result.index_name(prefix), result.id, orjson.dumps(result.doc))
-            else:
-                self.pending_deadletters.append(
-                    _deadletter_item(
-                        self.target,
-                        reason=result.reason,
-                        detail=result.detail,
-                        origin=result.origin,
-                        kind=self.report.kind,
-                        offset=result.offset,
-                        raw=result.raw,
-                        request_id=self.request_id,
-                    )
-                )
-                if len(self.pending_deadletters) >= DEADLETTER_FLUSH_ITEMS:
-                    self.flush_deadletters()
 
-    def flush_deadletters(self) -> None:
-        if not self.pending_deadletters:
-            return
-        items, self.pending_deadletters = self.pending_deadletters, []
-        outcome = self.indexer.index(items)
-        if outcome.rejected:  # the dead-letter index refusing is not recoverable here
-            first = outcome.rejected[0]
-            raise RuntimeError(f"the dead-letter index refused a record: {first.reason}")
-        self.report.dead_lettered += len(items)
-
-    def deadletter_refused(self, refused: list[BulkRejected]) -> None:
-        for rejected in refused:
-            self.pending_deadletters.append(
-                _deadletter_item(
-                    self.target,
-                    reason="opensearch_rejected",
-                    detail=f"HTTP {rejected.status}: {rejected.reason}",
-                    origin=self.report.origin,
-                    kind=self.report.kind,
-                    offset=self.offsets.get(rejected.item.id, -1),
-                    raw=rejected.item.source,
-                    request_id=self.request_id,
-                    event_id=rejected.item.id,
-                )
-            )
-        self.report.rejected_by_reason["opensearch_rejected"] = len(refused) + (
-            self.report.rejected_by_reason.get("opensearch_rejected", 0)
+def _refused_to_deadletter(
+    target: IngestTarget,
+) -> Callable[[StreamTicket, BulkRejected], BulkItem]:
+    def handler(ticket: StreamTicket, refused: BulkRejected) -> BulkItem:
+        report = ticket.report
+        return deadletter_item(
+            target,
+            reason="opensearch_rejected",
+            detail=f"HTTP {refused.status}: {refused.reason}",
+            origin=report.origin,
+            kind=report.kind,
+            offset=ticket.offsets.get(refused.item.id, -1),
+            raw=refused.item.source,
+            request_id=None,
+            event_id=refused.item.id,
         )
+
+    return handler
+
+
+def _feed(
+    pipeline: BulkPipeline,
+    ticket: StreamTicket,
+    source: StreamSource,
+    options: ParserOptions,
+    target: IngestTarget,
+) -> None:
+    """Parse one stream into the pipeline; close its ticket with the parse accounting."""
+    report = ticket.report
+    stats = ParseStats(origin=source.origin)
+    prefix = target.index_prefix
+    offsets = ticket.offsets
+    try:
+        for result in parse_stream(
+            source.open(), origin=source.origin, options=options, stats=stats
+        ):
+            if isinstance(result, ParsedDocument):
+                offsets[result.id] = result.offset
+                pipeline.add(
+                    ticket, BulkItem(result.index_name(prefix), result.id, orjson.dumps(result.doc))
+                )
+            else:
+                item = deadletter_item(
+                    target,
+                    reason=result.reason,
+                    detail=result.detail,
+                    origin=result.origin,
+                    kind=source.kind,
+                    offset=result.offset,
+                    raw=result.raw,
+                    request_id=source.request_id,
+                )
+                pipeline.add(ticket, item, deadletter=True)
+    except (OSError, BotoCoreError, ClientError) as exc:
+        report.error = f"{type(exc).__name__}: {exc}"
+    report.records_in = stats.records_in
+    report.truncated = stats.truncated
+    report.bytes_read = stats.bytes_read
+    for reason, count in stats.rejected_by_reason.items():
+        report.rejected_by_reason[reason] = report.rejected_by_reason.get(reason, 0) + count
+    pipeline.close(ticket)
+
+
+def ingest_streams(
+    sources: Iterable[StreamSource],
+    *,
+    indexer: BulkIndexer,
+    options: ParserOptions,
+    target: IngestTarget,
+) -> Iterator[StreamReport]:
+    """Ingest many streams through shared bulk bodies; yields each stream's report once
+    every one of its records is durable, in the order the streams came.
+
+    A stream that cannot be read is reported with ``error`` (and whatever it yielded
+    before the error is accounted for); :class:`ingest.bulk.BulkUnavailable` propagates.
+    """
+    pipeline = BulkPipeline(indexer)
+    pipeline.refused_handler = _refused_to_deadletter(target)
+    try:
+        for source in sources:
+            ticket = pipeline.open(StreamReport(origin=source.origin, kind=source.kind))
+            _feed(pipeline, ticket, source, options, target)
+            for finished in pipeline.finished():
+                yield finished.report
+        for finished in pipeline.drain():
+            yield finished.report
+    finally:
+        pipeline.shutdown()
 
 
 def ingest_stream(
@@ -165,21 +198,14 @@ def ingest_stream(
     request_id: str | None = None,
 ) -> StreamReport:
     """Parse and index one stream; returns when every record is durable in OpenSearch."""
-    report = StreamReport(origin=origin, kind=kind)
-    stats = ParseStats(origin=origin)
-    run = _StreamRun(indexer, target, report, request_id)
-    results = parse_stream(chunks, origin=origin, options=options, stats=stats)
-    outcome: BulkOutcome = indexer.index(run.document_items(results))
-    run.deadletter_refused(outcome.rejected)
-    run.flush_deadletters()
-    report.records_in = stats.records_in
-    report.indexed = outcome.indexed
-    report.duplicates = outcome.duplicates
-    report.truncated = stats.truncated
-    report.bytes_read = stats.bytes_read
-    for reason, count in stats.rejected_by_reason.items():
-        report.rejected_by_reason[reason] = report.rejected_by_reason.get(reason, 0) + count
+    data: Iterable[bytes] = [chunks] if isinstance(chunks, bytes) else chunks
+    source = StreamSource(origin, kind, lambda: data, request_id)
+    (report,) = ingest_streams([source], indexer=indexer, options=options, target=target)
     return report
+
+
+def file_source(path: Path, chunk_size: int = 1 << 20) -> StreamSource:
+    return StreamSource(str(path), "file", lambda: read_chunks(path, chunk_size))
 
 
 def ingest_file(
@@ -190,17 +216,10 @@ def ingest_file(
     target: IngestTarget,
 ) -> StreamReport:
     """One file; an unreadable file is reported with the reason, never raised."""
-    try:
-        return ingest_stream(
-            read_chunks(path, options.chunk_size),
-            origin=str(path),
-            kind="file",
-            indexer=indexer,
-            options=options,
-            target=target,
-        )
-    except OSError as exc:
-        return StreamReport(origin=str(path), kind="file", error=f"{type(exc).__name__}: {exc}")
+    (report,) = ingest_streams(
+        [file_source(path, options.chunk_size)], indexer=indexer, options=options, target=target
+    )
+    return report
 
 
 def ingest_files(
@@ -209,12 +228,15 @@ def ingest_files(
     indexer: BulkIndexer,
     options: ParserOptions,
     target: IngestTarget,
-    on_stream: Any = None,
+    on_stream: Callable[[StreamReport], None] | None = None,
 ) -> IngestReport:
+    """Files in order, sharing bulk bodies; an unreadable file never stops the others."""
     report = IngestReport()
-    for path in paths:
-        stream = ingest_file(path, indexer=indexer, options=options, target=target)
+    started = time.monotonic()
+    sources = (file_source(path, options.chunk_size) for path in paths)
+    for stream in ingest_streams(sources, indexer=indexer, options=options, target=target):
         report.add(stream)
         if on_stream is not None:
             on_stream(stream)
+    report.seconds = time.monotonic() - started
     return report

@@ -58,6 +58,13 @@ _RULE: dict[str, FieldType] = {
 }
 
 
+_RULE_INDEXED: dict[str, FieldType] = {
+    "id": "keyword",
+    "action": "keyword",
+    "overridden_action": "keyword",
+}
+
+
 def _prefixed(prefix: str, props: dict[str, FieldType]) -> dict[str, FieldType]:
     return {f"{prefix}.{k}": v for k, v in props.items()}
 
@@ -149,9 +156,10 @@ FIELDS: list[FieldSpec] = [
         "waf.non_terminating_rules",
         "object",
         "nonTerminatingMatchingRules",
-        "Top-level non-terminating matches: id, action, overridden_action, match.",
+        "Top-level non-terminating matches: id, action, overridden_action, match "
+        "(match details kept in `_source`, not indexed).",
         multi=True,
-        properties=dict(_RULE),
+        properties=dict(_RULE_INDEXED),
     ),
     FieldSpec(
         "waf.rule_groups",
@@ -160,12 +168,14 @@ FIELDS: list[FieldSpec] = [
         "Rule groups that acted on the request: id, terminating_rule, "
         "non_terminating_rules, excluded_rules (id, exclusion_type).",
         multi=True,
+        # Every evaluated group is listed on every record, so indexing each sub-field is
+        # what costs most when indexing; rule ids are indexed, match details stay in
+        # _source (the terminating match is indexed as waf.terminating_rule.match).
         properties={
             "id": "keyword",
-            **_prefixed("terminating_rule", _RULE),
-            **_prefixed("non_terminating_rules", _RULE),
+            **_prefixed("terminating_rule", _RULE_INDEXED),
+            **_prefixed("non_terminating_rules", _RULE_INDEXED),
             "excluded_rules.id": "keyword",
-            "excluded_rules.exclusion_type": "keyword",
         },
     ),
     FieldSpec("waf.labels", "keyword", "labels[].name", "Labels on the request.", multi=True),

@@ -63,6 +63,8 @@ def index_template(prefix: str = "waf-logs") -> dict[str, Any]:
                 "number_of_shards": 1,
                 "number_of_replicas": 0,
                 "codec": "best_compression",
+                # fewer, larger segments: _id lookups of the create op stay cheap
+                "refresh_interval": "5s",
                 "mapping": {"total_fields": {"limit": 2000}},
             },
             "mappings": opensearch_mapping(),
