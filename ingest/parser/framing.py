@@ -130,6 +130,16 @@ class RecordFramer:
         self._started = False
 
     def feed(self, data: bytes) -> list[Frame]:
+        return list(self.iter_feed(data))
+
+    def finish(self) -> list[Frame]:
+        """The frames left once the stream has ended (the last one may be cut short)."""
+        return list(self.iter_finish())
+
+    def iter_feed(self, data: bytes) -> Iterator[Frame]:
+        """Like :meth:`feed`, one frame at a time: a caller that handles each record
+        before asking for the next keeps few parsed values alive (cheap garbage
+        collection). Exhaust it before feeding more."""
         if not self._started:
             self._started = True
             if data.startswith(UTF8_BOM):
@@ -138,59 +148,68 @@ class RecordFramer:
         self._buffer = self._buffer + data if self._buffer else data
         return self._drain(final=False)
 
-    def finish(self) -> list[Frame]:
-        """The frames left once the stream has ended (the last one may be cut short)."""
+    def iter_finish(self) -> Iterator[Frame]:
         return self._drain(final=True)
 
     @property
     def pending_bytes(self) -> int:
         return len(self._buffer)
 
-    def _drain(self, final: bool) -> list[Frame]:
+    def _drain(self, final: bool) -> Iterator[Frame]:
         buf = self._buffer
         size = len(buf)
         base = self._base
-        out: list[Frame] = []
         pos = 0
-        while True:
-            pos = _WHITESPACE.match(buf, pos).end()  # type: ignore[union-attr]
-            if pos >= size:
-                break
-            if buf[pos] != 0x7B:  # not "{": one candidate per line
-                newline = buf.find(b"\n", pos)
-                if newline == -1:
-                    if not final:
+        find = buf.find
+        try:
+            while True:
+                if pos < size and buf[pos] == 0x7B:  # "{": the NDJSON fast path
+                    newline = find(b"\n", pos)
+                    if newline != -1:
+                        line = buf[pos:newline]
+                        try:
+                            value = _loads(line)
+                        except _JSONDecodeError:
+                            pass
+                        else:
+                            start = pos
+                            pos = newline + 1
+                            yield base + start, line, value
+                            continue
+                else:
+                    pos = _WHITESPACE.match(buf, pos).end()  # type: ignore[union-attr]
+                    if pos >= size:
                         break
-                    newline = size
-                out.append(_frame(base + pos, buf[pos:newline].rstrip()))
-                pos = newline
-                continue
-            newline = buf.find(b"\n", pos)
-            if newline != -1:
-                line = buf[pos:newline]
-                try:
-                    out.append((base + pos, line, _loads(line)))
-                    pos = newline + 1
+                    if buf[pos] != 0x7B:  # not "{": one candidate per line
+                        newline = find(b"\n", pos)
+                        if newline == -1:
+                            if not final:
+                                break
+                            newline = size
+                        frame = _frame(base + pos, buf[pos:newline].rstrip())
+                        pos = newline
+                        yield frame
+                        continue
                     continue
-                except _JSONDecodeError:
-                    pass
-            limit = buf.find(b"\n{", pos)
-            complete = limit != -1 or final
-            region_end = limit if limit != -1 else size
-            cut = _first_record_end(buf, pos, region_end, complete)
-            if cut is not None:
-                end, value = cut
-                out.append((base + pos, buf[pos:end], value))
+                limit = find(b"\n{", pos)
+                complete = limit != -1 or final
+                region_end = limit if limit != -1 else size
+                cut = _first_record_end(buf, pos, region_end, complete)
+                if cut is not None:
+                    end, value = cut
+                    start = pos
+                    pos = end
+                    yield base + start, buf[start:end], value
+                    continue
+                if not complete:
+                    break
+                end = _broken_record_end(buf, pos, region_end)
+                start = pos
                 pos = end
-                continue
-            if not complete:
-                break
-            end = _broken_record_end(buf, pos, region_end)
-            out.append(_frame(base + pos, buf[pos:end].rstrip()))
-            pos = end
-        self._buffer = buf[pos:]
-        self._base = base + pos
-        return out
+                yield _frame(base + start, buf[start:end].rstrip())
+        finally:
+            self._buffer = buf[pos:]
+            self._base = base + pos
 
 
 _CONTINUATION = frozenset(b" \t\r\n}]")

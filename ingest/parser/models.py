@@ -47,6 +47,20 @@ def day_suffix(timestamp_ms: int) -> str:
     return suffix
 
 
+_dumps = orjson.dumps
+_APPEND_NEWLINE = orjson.OPT_APPEND_NEWLINE
+_bulk_heads: dict[tuple[str, int], bytes] = {}
+
+
+def _bulk_head(prefix: str, day: int) -> bytes:
+    """The ``_bulk`` action line of an index prefix and a day, up to the id."""
+    head = f'{{"index":{{"_index":"{prefix}-{day_suffix(day * _MS_PER_DAY)}","_id":"'.encode()
+    if len(_bulk_heads) > 4096:
+        _bulk_heads.clear()
+    _bulk_heads[(prefix, day)] = head
+    return head
+
+
 class ParsedDocument:
     """One WAF record turned into a schema document.
 
@@ -74,11 +88,13 @@ class ParsedDocument:
 
     def bulk_lines(self, prefix: str = "waf-logs") -> bytes:
         """Action line and source line for the OpenSearch ``_bulk`` API (``index`` op)."""
-        action = (
-            f'{{"index":{{"_index":"{prefix}-{day_suffix(self.timestamp_ms)}",'
-            f'"_id":"{self.id}"}}}}\n'
+        day = self.timestamp_ms // _MS_PER_DAY
+        head = _bulk_heads.get((prefix, day))
+        if head is None:
+            head = _bulk_head(prefix, day)
+        return b"".join(
+            (head, self.id.encode(), b'"}}\n', _dumps(self.doc, option=_APPEND_NEWLINE))
         )
-        return action.encode() + orjson.dumps(self.doc) + b"\n"
 
     def flat_row(self) -> dict[str, Any]:
         """The flat Arrow/Parquet row (dotted column names)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from ingest.parser.fastpath import FastContext, build_fast
 from ingest.parser.framing import NOT_PARSED, Frame, RecordFramer, decoded_chunks
 from ingest.parser.models import ParsedDocument, ParseStats, Reject
 from ingest.parser.options import ParserOptions
@@ -29,14 +30,25 @@ class StreamParser:
         self.stats = stats if stats is not None else ParseStats(origin=origin)
         if not self.stats.origin:
             self.stats.origin = origin
+        self._fast = FastContext(options)
 
     def parse(self, chunks: Chunks) -> Iterator[ParseResult]:
         stats = self.stats
         framer = RecordFramer()
         record = self._record
+        fast = self._fast
+        origin = self.origin
         for data in decoded_chunks(_as_chunks(chunks, self.options.chunk_size), stats):
             stats.bytes_decoded += len(data)
-            for frame in framer.feed(data):
+            for frame in framer.iter_feed(data):
+                value = frame[2]
+                if value.__class__ is dict:  # the common case, inline
+                    built = build_fast(value, frame[1], fast)
+                    if built is not None:
+                        stats.records_in += 1
+                        stats.parsed += 1
+                        yield ParsedDocument(built[2], built[0], built[1], origin, frame[0])
+                        continue
                 yield record(frame, cut_short=False)
         tail = framer.finish()
         for index, frame in enumerate(tail):

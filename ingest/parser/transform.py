@@ -121,17 +121,20 @@ def _timestamp_ms(value: Any) -> int:
 _last_second: list[Any] = [-1, ""]
 
 
+_MILLIS = tuple(f".{millis:03d}Z" for millis in range(1000))
+
+
 def iso_timestamp(ms: int) -> str:
     """``YYYY-MM-DDTHH:MM:SS.mmmZ`` of epoch milliseconds (fast, UTC)."""
-    seconds, millis = divmod(ms, 1000)
+    seconds = ms // 1000
     last = _last_second
     if last[0] != seconds:  # records come in time order: reuse the second's prefix
         days, rest = divmod(seconds, _SECONDS_PER_DAY)
         hour, rest = divmod(rest, 3600)
         minute, second = divmod(rest, 60)
-        last[1] = f"{_civil_date(days)}T{hour:02d}:{minute:02d}:{second:02d}."
+        last[1] = f"{_civil_date(days)}T{hour:02d}:{minute:02d}:{second:02d}"
         last[0] = seconds
-    return f"{last[1]}{millis:03d}Z"
+    return last[1] + _MILLIS[ms - seconds * 1000]
 
 
 _date_cache: dict[int, str] = {}
@@ -182,6 +185,17 @@ class _HeaderHasher:
         if name.lower() in self.names and isinstance(value, str):
             return self.hash_value(value)
         return value
+
+
+def header_hasher(options: ParserOptions) -> _HeaderHasher:
+    """The (cached) header hasher of ``options``."""
+    key = (options.hash_key, options.sensitive_headers)
+    hasher = _hasher_cache.get(key)
+    if hasher is None:
+        if len(_hasher_cache) > 64:
+            _hasher_cache.clear()
+        hasher = _hasher_cache[key] = _HeaderHasher(options)
+    return hasher
 
 
 def _headers(entries: Any, hasher: _HeaderHasher) -> tuple[dict[str, Any], bool]:
@@ -270,10 +284,7 @@ def build_document(
             "invalid_client_ip", f"clientIp is not an address: {str(request.get('clientIp'))[:64]}"
         )
     event_id = _sha256(raw).hexdigest()[:32]
-    hasher = _hasher_cache.get((options.hash_key, options.sensitive_headers))
-    if hasher is None:
-        hasher = _HeaderHasher(options)
-        _hasher_cache[(options.hash_key, options.sensitive_headers)] = hasher
+    hasher = header_hasher(options)
 
     headers, replaced = _headers(request.get("headers"), hasher)
     terminating: dict[str, Any] = {}
