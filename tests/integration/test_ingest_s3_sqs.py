@@ -179,3 +179,25 @@ def test_poison_message_reaches_redrive_queue(
     )
     for queue in (url, dlq):
         sqs.delete_queue(QueueUrl=queue)
+
+
+def test_visibility_is_extended_while_work_goes_on(sqs: Any, unique: str) -> None:
+    import time
+
+    from ingest.sqs_source import VisibilityKeeper
+
+    url = _queue(sqs, f"{unique}-vis")
+    sqs.send_message(QueueUrl=url, MessageBody="{}")
+    (message,) = sqs.receive_message(QueueUrl=url, VisibilityTimeout=2, WaitTimeSeconds=2)[
+        "Messages"
+    ]
+    with VisibilityKeeper(sqs, url, timeout=2) as keeper:
+        keeper.hold(message["MessageId"], message["ReceiptHandle"])
+        deadline = time.monotonic() + 5  # well past the 2 s visibility timeout
+        while time.monotonic() < deadline:
+            assert not sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages")
+        keeper.release(message["MessageId"])
+    time.sleep(2.5)
+    again = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2).get("Messages", [])
+    assert [m["MessageId"] for m in again] == [message["MessageId"]]
+    sqs.delete_queue(QueueUrl=url)
