@@ -29,15 +29,12 @@ HOUR_MS = 3_600_000
 
 
 def records_for(day_offset: int, start: int, n: int) -> list[dict[str, Any]]:
-    """``n`` records on BASE day + ``day_offset``; numbers from ``start`` keep ids apart."""
+    """Records ``start`` .. ``start + n - 1`` on BASE day + ``day_offset``; the same number
+    always gives the same record (so the same ``event.id``)."""
     base = BASE_MS + day_offset * 24 * HOUR_MS
     return [
-        waf_record(
-            start + i,
-            ts=base + (i * 7919) % (10 * HOUR_MS),
-            action="BLOCK" if i % 5 == 0 else "ALLOW",
-        )
-        for i in range(n)
+        waf_record(k, ts=base + (k * 7919) % (10 * HOUR_MS), action="BLOCK" if k % 5 else "ALLOW")
+        for k in range(start, start + n)
     ]
 
 

@@ -95,3 +95,42 @@ def test_hot_window_and_dry_run(
     assert [(d.date, d.action) for d in real.days] == [(DAY_A, "tiered")]
     assert index_exists(opensearch, target, DAY_B)
     assert not index_exists(opensearch, target, DAY_A)
+
+
+def test_mismatch_on_read_back_keeps_the_index(
+    opensearch: Any, target: IngestTarget, cold_local: ColdStore, state_index: str, tmp_path: Any
+) -> None:
+    ids = load(opensearch, target, records_for(0, 0, 50))
+    now = datetime(2025, 11, 30, tzinfo=UTC)
+
+    def drop_a_row(step: str) -> None:
+        """Between writing and reading back, a part file loses its last row."""
+        if step != "exported":
+            return
+        part = next(f for f in cold_local.list_files() if f.rel.endswith(".parquet"))
+        table = pq.read_table(cold_local.open_input(part.rel))
+        spooled = tmp_path / "short.parquet"
+        pq.write_table(table.slice(0, table.num_rows - 1), spooled)
+        cold_local.put_file(spooled, part.rel)
+
+    ctx = tiering(opensearch, cold_local, target, state_index, checkpoint=drop_a_row)
+    report = run_tiering(ctx, hot_days=1, now=now)
+    assert [d.action for d in report.days] == ["failed"]
+    assert "rows 49 != 50" in (report.days[0].error or "")
+    assert index_exists(opensearch, target, DAY_A)
+    assert load_manifest(cold_local, DAY_A) is None
+    assert cold_local.list_files() == []  # the unverified files are gone
+    status = tier_status(
+        opensearch, cold_local, prefix=target.index_prefix, state_index=state_index
+    )
+    assert status[0].error and "rows 49 != 50" in status[0].error
+
+    retry = run_tiering(tiering(opensearch, cold_local, target, state_index), hot_days=1, now=now)
+    assert [d.action for d in retry.days] == ["tiered"]
+    assert set(cold_ids(cold_local, DAY_A)) == ids
+    assert (
+        tier_status(opensearch, cold_local, prefix=target.index_prefix, state_index=state_index)[
+            0
+        ].error
+        is None
+    )
