@@ -18,7 +18,9 @@ from wafsiem.output import ProgressReporter, emit, json_option
 from wafsiem.settings import Settings, get_settings
 
 
-def _context(settings: Settings, page_size: int | None = None) -> Tiering:
+def _context(
+    settings: Settings, page_size: int | None = None, lease_ttl: float | None = None
+) -> Tiering:
     ctx = Tiering(
         client=opensearch_client(settings),
         store=open_store(settings.cold_uri, settings),
@@ -27,6 +29,8 @@ def _context(settings: Settings, page_size: int | None = None) -> Tiering:
     )
     if page_size:
         ctx.page_size = page_size
+    if lease_ttl:
+        ctx.lease_ttl = lease_ttl
     return ctx
 
 
@@ -83,11 +87,23 @@ def tier_group() -> None:
     default=None,
     help="documents per export page",
 )
+@click.option(
+    "--lease-ttl",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="seconds a day's lease outlives a crashed holder (default 900)",
+)
 @json_option
-def run_command(hot_days: int | None, dry_run: bool, page_size: int | None, as_json: bool) -> None:
+def run_command(
+    hot_days: int | None,
+    dry_run: bool,
+    page_size: int | None,
+    lease_ttl: float | None,
+    as_json: bool,
+) -> None:
     """Export every daily index older than the hot window, verify, then delete it."""
     settings = get_settings()
-    ctx = _context(settings, page_size)
+    ctx = _context(settings, page_size, lease_ttl)
     days = settings.tiering.hot_days if hot_days is None else hot_days
     with ProgressReporter("tier run", None, as_json) as progress:
         ctx.on_rows = lambda rows: progress.advance(rows)
