@@ -235,6 +235,10 @@ def _iso_ms(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _epoch_ms(value: datetime) -> int:
+    return round(value.timestamp() * 1000)
+
+
 def unflatten_row(row: dict[str, Any]) -> dict[str, Any]:
     """The nested document of a flat Arrow row (the inverse of ``flatten_document``)."""
     doc: dict[str, Any] = {}
@@ -242,8 +246,9 @@ def unflatten_row(row: dict[str, Any]) -> dict[str, Any]:
         value = row.get(spec.name)
         if value is None:
             continue
-        if spec.type == "date":
-            value = _iso_ms(value) if isinstance(value, datetime) else value
+        if spec.type == "date" and isinstance(value, datetime):
+            # as the parser writes them: @timestamp ISO 8601, the other dates epoch ms
+            value = _iso_ms(value) if spec.name == "@timestamp" else _epoch_ms(value)
         elif spec.type in ("object", "flat_object"):
             value = orjson.loads(value)
         node = doc
