@@ -16,6 +16,7 @@ web ACL ARN parts and of the Host -> (domain, port) split.
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -31,11 +32,13 @@ from ingest.parser.rules import (
 from ingest.parser.transform import (
     _IPV4,
     _MAX_TIMESTAMP_MS,
+    _MILLIS,
     _PLACEHOLDERS,
     _client_ip,
     _headers,
     _headers_slow,
     _hide_rate_headers,
+    _last_second,
     _sha256,
     _split_host,
     _webacl_parts,
@@ -52,6 +55,8 @@ _CACHE_LIMIT = 1024
 
 # (webacl object to copy, cloud.region or None, cloud.account.id or None)
 WebaclParts = tuple[dict[str, str], str | None, str | None]
+_NAME = itemgetter("name")
+_SHA256_EMPTY = _sha256()
 
 
 class FastContext:
@@ -121,7 +126,9 @@ def build_fast(
             return None
 
     # -- past this point the fast path always finishes --
-    event_id = _sha256(raw).hexdigest()[:32]
+    digest = _SHA256_EMPTY.copy()  # cheaper than a new OpenSSL context per record
+    digest.update(raw)
+    event_id = digest.hexdigest()[:32]
     hasher = ctx.hasher
     replaced = False
     entries = rget("headers")
@@ -131,9 +138,9 @@ def build_fast(
         try:  # well-formed entries, string values, no repeated names
             for entry in entries:
                 name = entry["name"]
-                lower = lower_names.get(name)
+                lower = lower_names.get(name)  # TypeError if unhashable
                 if lower is None:
-                    lower = ctx.lower_name(name)
+                    lower = ctx.lower_name(name)  # AttributeError unless a str
                 headers[lower] = entry["value"]
             _join(headers.values())  # TypeError unless every value is a str
             if len(headers) != len(entries):
@@ -143,10 +150,11 @@ def build_fast(
         else:
             if not ctx.sensitive.isdisjoint(headers):
                 hidden = ctx.sensitive.intersection(headers)
+                hash_value = hasher.hash_value
                 for entry in entries:
-                    lower = entry["name"].lower()
+                    lower = lower_names.get(entry["name"]) or entry["name"].lower()
                     if lower in hidden:
-                        entry["value"] = headers[lower] = hasher.hash_value(entry["value"])
+                        entry["value"] = headers[lower] = hash_value(entry["value"])
                 replaced = True
     else:
         headers = {}
@@ -195,11 +203,17 @@ def build_fast(
 
     labels = get("labels")
     if labels and labels.__class__ is list:
-        names = [
-            item["name"]
-            for item in labels
-            if item.__class__ is dict and (name := item.get("name")).__class__ is str and name
-        ]
+        try:  # every label a {"name": non-empty str}
+            names = list(map(_NAME, labels))
+            _join(names)  # TypeError unless every name is a str
+            if "" in names:
+                raise TypeError
+        except (TypeError, KeyError):
+            names = [
+                item["name"]
+                for item in labels
+                if item.__class__ is dict and (name := item.get("name")).__class__ is str and name
+            ]
         if names:
             waf["labels"] = names
     rate_replaced = False
@@ -261,7 +275,13 @@ def build_fast(
             event = {"id": event_id, "original": raw.decode("utf-8")}
     else:
         event = {"id": event_id}
-    doc: dict[str, Any] = {"@timestamp": iso_timestamp(timestamp), "event": event, "waf": waf}
+    seconds = timestamp // 1000
+    last = _last_second
+    if last[0] == seconds:
+        stamp = last[1] + _MILLIS[timestamp - seconds * 1000]
+    else:
+        stamp = iso_timestamp(timestamp)
+    doc: dict[str, Any] = {"@timestamp": stamp, "event": event, "waf": waf}
     if cloud is not None:
         doc["cloud"] = cloud
 
