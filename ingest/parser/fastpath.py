@@ -5,10 +5,11 @@ values, same key order, so the same bytes once serialised), with less Python wor
 record: the common, well-typed shape of each field is handled inline (one class check,
 no helper call), and anything else goes to the same careful helper the general path uses.
 
-It returns ``None``, having changed nothing, when a required field is missing or
-unusable (timestamp, action, httpRequest, clientIp): the caller then runs the general
-path, which raises the right :class:`~ingest.parser.transform.RecordError`. Past those
-checks it never gives up, so the record's header values are hashed in place at most once.
+It returns ``None``, having changed nothing, when a required field (timestamp, action,
+httpRequest, clientIp) is not in its usual shape (an int in range, a non-empty str, a
+dict, an address): the caller then runs the general path, which accepts the field or
+raises the right :class:`~ingest.parser.transform.RecordError`. Past those checks it
+never gives up, so the record's header values are hashed in place at most once.
 
 Per-stream state (:class:`FastContext`): the header hasher and small bounded caches of the
 web ACL ARN parts and of the Host -> (domain, port) split.
