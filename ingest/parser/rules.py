@@ -23,19 +23,28 @@ _COUNT = "COUNT"
 _group_name_cache: dict[str, str] = {}
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def as_int(value: Any) -> int | None:
-    """An integer from an int, an integral float or a decimal string; else None."""
+    """A 64-bit integer from an int, an integral float or a decimal string; else None
+    (a value no document store could hold, such as ``1e300``, is dropped, not kept)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if value.is_integer() else None
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, float):
+        if not value.is_integer():
+            return None
+        number = int(value)
+    elif isinstance(value, str):
         text = value.strip()
-        if text.lstrip("-").isdigit() and len(text) < 20:
-            return int(text)
-    return None
+        if not (text.lstrip("-").isdigit() and len(text) < 20):
+            return None
+        number = int(text)
+    else:
+        return None
+    return number if _INT64_MIN <= number <= _INT64_MAX else None
 
 
 def as_text(value: Any) -> str | None:
