@@ -19,7 +19,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -33,8 +32,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 from ingest.bulk import BulkIndexer  # noqa: E402
 from ingest.parser import ParserOptions, expand_paths  # noqa: E402
 from ingest.service import IngestTarget, ingest_files  # noqa: E402
-from tiering.export import export_index  # noqa: E402
-from tiering.parquet_io import PartWriter, new_run_id, table_from_sources  # noqa: E402
+from tiering.export import export_index, export_to_parquet  # noqa: E402
+from tiering.parquet_io import PartWriter, new_run_id  # noqa: E402
 from tiering.service import Tiering, hot_indices, run_tiering  # noqa: E402
 from tiering.store import open_store  # noqa: E402
 from wafsiem.clients import opensearch_client  # noqa: E402
@@ -91,18 +90,13 @@ def run(client: Any, settings: Any, tmp: Path, prefix: str, state: str, args: An
 
     store = open_store(str(tmp / "cold-probe"), settings)
     day = hot.day
-    writers: dict[int, PartWriter] = {}
-    lock = threading.Lock()
     run_id = new_run_id()
 
-    def to_parquet(slice_id: int, hits: list[dict[str, Any]]) -> None:
-        with lock:
-            writer = writers.setdefault(slice_id, PartWriter(store, day, run_id, f"s{slice_id}"))
-        writer.write(table_from_sources([h["_source"] for h in hits]))
+    def new_writer(slice_id: int) -> PartWriter:
+        return PartWriter(store, day, run_id, f"s{slice_id}")
 
-    started = time.perf_counter()
-    exported = export_index(client, index, to_parquet, page_size=args.page_size)
-    parts = [f for w in writers.values() for f in w.close()]
+    started = time.perf_counter()  # the same export as `tier run` does
+    exported, parts = export_to_parquet(client, index, new_writer, page_size=args.page_size)
     export_seconds = time.perf_counter() - started
     parquet_bytes = sum(f.bytes for f in parts)
 

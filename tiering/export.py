@@ -4,6 +4,10 @@ One slice per primary shard (``slice`` + PIT) when the index has several, each s
 its own thread; within a slice the next page is fetched while the current one is
 converted. Pages come sorted by ``@timestamp`` then ``event.id`` (unique), so
 ``search_after`` never skips or repeats a document.
+
+Pages (tens of MB of JSON each) are decoded with orjson by a private copy of the caller's
+client (same hosts, connection options and retries), so other users of the client keep
+its default serializer.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from opensearchpy import OpenSearch
+import orjson
+from opensearchpy import JSONSerializer, OpenSearch
 
-from tiering.parquet_io import IdDigest
+from tiering.models import ManifestFile
+from tiering.parquet_io import IdDigest, PartWriter, table_from_sources
 
 PAGE_SIZE = 5000
 KEEP_ALIVE = "5m"
@@ -35,6 +41,29 @@ class ExportStats:
     pages: int = 0
     slices: int = 1
     digest: IdDigest = field(default_factory=IdDigest)
+
+
+class _OrjsonSerializer(JSONSerializer):
+    """Decodes responses with orjson (bodies are still encoded by the JSON serializer)."""
+
+    def loads(self, s: str | bytes) -> Any:
+        return orjson.loads(s)
+
+
+def page_client(client: OpenSearch) -> OpenSearch:
+    """A client like ``client`` (hosts, connection options, retries) that decodes
+    responses with orjson; close it when done."""
+    transport = client.transport
+    return OpenSearch(
+        hosts=transport.hosts,
+        connection_class=transport.connection_class,
+        serializer=_OrjsonSerializer(),
+        max_retries=transport.max_retries,
+        retry_on_status=transport.retry_on_status,
+        retry_on_timeout=transport.retry_on_timeout,
+        pool_maxsize=transport.pool_maxsize,
+        **transport.kwargs,
+    )
 
 
 def primary_shards(client: OpenSearch, index: str) -> int:
@@ -133,14 +162,19 @@ def export_index(
     count = slices or primary_shards(client, index)
     stats = ExportStats(slices=count)
     lock = threading.Lock()
-    created = client.create_pit(index=index, params={"keep_alive": KEEP_ALIVE})
+    pages_client = page_client(client)
+    try:
+        created = client.create_pit(index=index, params={"keep_alive": KEEP_ALIVE})
+    except BaseException:
+        pages_client.close()
+        raise
     pit_id: str = created["pit_id"]
 
     def run(slice_id: int) -> None:
         pit = {"id": pit_id}
         digest = IdDigest()
         rows = pages = 0
-        for hits in _prefetched(_pages(client, pit, slice_id, count, page_size, source)):
+        for hits in _prefetched(_pages(pages_client, pit, slice_id, count, page_size, source)):
             sink(slice_id, hits)
             digest.update(h["_id"] for h in hits)
             rows += len(hits)
@@ -160,5 +194,40 @@ def export_index(
                 for future in [pool.submit(run, n) for n in range(count)]:
                     future.result()
     finally:
+        pages_client.close()
         client.delete_pit(body={"pit_id": [pit_id]}, ignore=[404])
     return stats
+
+
+def export_to_parquet(
+    client: OpenSearch,
+    index: str,
+    new_writer: Callable[[int], PartWriter],
+    *,
+    page_size: int = PAGE_SIZE,
+    on_page: Callable[[int], None] | None = None,
+    before_page: Callable[[], None] | None = None,
+) -> tuple[ExportStats, list[ManifestFile]]:
+    """Export ``index`` into Parquet parts, one :class:`PartWriter` per slice
+    (``new_writer(slice id)``); returns the export stats and the files written, in slice
+    order. On any error the unfinished parts are removed."""
+    writers: dict[int, PartWriter] = {}
+    lock = threading.Lock()
+
+    def sink(slice_id: int, hits: list[Hit]) -> None:
+        if before_page is not None:
+            before_page()
+        with lock:
+            writer = writers.get(slice_id)
+            if writer is None:
+                writer = writers[slice_id] = new_writer(slice_id)
+        writer.write(table_from_sources([h["_source"] for h in hits]))
+
+    try:
+        stats = export_index(client, index, sink, page_size=page_size, on_page=on_page)
+        files = [f for _, w in sorted(writers.items()) for f in w.close()]
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        raise
+    return stats, files

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,24 +22,12 @@ from typing import Any
 
 from opensearchpy import OpenSearch
 
-from tiering.export import export_index, index_count
+from tiering.export import export_to_parquet, index_count
 from tiering.lease import DEFAULT_TTL_SECONDS, Lease
 from tiering.ledger import Ledger
 from tiering.manifest import load_manifest, remove_uncommitted, write_manifest
 from tiering.models import DayResult, Manifest, ManifestFile, RunReport
-from tiering.parquet_io import (
-    FILE_ROWS,
-    ROW_GROUP_ROWS,
-    PartWriter,
-    dedup_table,
-    id_digest,
-    new_run_id,
-    read_back,
-    read_partition,
-    schema,
-    sort_table,
-    table_from_sources,
-)
+from tiering.parquet_io import FILE_ROWS, ROW_GROUP_ROWS, PartWriter, new_run_id, read_back
 from tiering.store import ColdStore
 from wafsiem.errors import WafsiemError
 from wafsiem.schema import SCHEMA_VERSION
@@ -237,30 +224,24 @@ def _tier_leased(
     ctx.ledger.update(day, index, **changes)
     if manifest is None:
         return _tier_fresh(ctx, day, index, run_id, lease, bytes_hot)
-    return _merge(ctx, day, index, run_id, lease, manifest)
+    from tiering.merge import merge_day  # merge.py builds on this module
+
+    return merge_day(ctx, day, index, run_id, lease, manifest)
 
 
 def _tier_fresh(
     ctx: Tiering, day: date, index: str, run_id: str, lease: Lease, bytes_hot: int
 ) -> DayResult:
-    writers: dict[int, PartWriter] = {}
-    lock = threading.Lock()
-
-    def sink(slice_id: int, hits: list[dict[str, Any]]) -> None:
-        lease.heartbeat()
-        with lock:
-            writer = writers.setdefault(slice_id, ctx.writer(day, run_id, f"s{slice_id}"))
-        writer.write(table_from_sources([h["_source"] for h in hits]))
-
-    try:
-        stats = export_index(ctx.client, index, sink, page_size=ctx.page_size, on_page=ctx.on_rows)
-        files = [f for _, w in sorted(writers.items()) for f in w.close()]
-    except BaseException:
-        for writer in writers.values():
-            writer.abort()
-        raise
+    stats, files = export_to_parquet(
+        ctx.client,
+        index,
+        lambda slice_id: ctx.writer(day, run_id, f"s{slice_id}"),
+        page_size=ctx.page_size,
+        on_page=ctx.on_rows,
+        before_page=lease.heartbeat,
+    )
     ctx.checkpoint("exported")
-    _verify(ctx.store, day, files, stats.rows, stats.digest.hex)
+    verify_parts(ctx.store, day, files, stats.rows, stats.digest.hex)
     ctx.checkpoint("verified")
     manifest = Manifest(
         date=day,
@@ -285,78 +266,12 @@ def _tier_fresh(
         bytes_hot=bytes_hot,
         bytes_cold=manifest.bytes,
     )
-    return _finish(ctx, day, index, lease, manifest, stats.rows, result)
+    return finish_day(ctx, day, index, lease, manifest, stats.rows, result)
 
 
-def _merge(
-    ctx: Tiering, day: date, index: str, run_id: str, lease: Lease, old: Manifest
-) -> DayResult:
-    import pyarrow as pa
-
-    checked = read_back(ctx.store, day, old.files)
-    if (checked.rows, checked.digest) != (old.rows, old.digest):
-        raise VerificationFailed(f"cold partition {day} does not match its manifest")
-    tables: list[Any] = []
-
-    def sink(slice_id: int, hits: list[dict[str, Any]]) -> None:
-        lease.heartbeat()
-        tables.append(table_from_sources([h["_source"] for h in hits]))
-
-    stats = export_index(ctx.client, index, sink, page_size=ctx.page_size, on_page=ctx.on_rows)
-    late = pa.concat_tables(tables) if tables else schema().empty_table()
-    old_table = read_partition(ctx.store, day, old.files)
-    old_ids = set(old_table["event.id"].to_pylist())
-    all_ids = old_ids | set(late["event.id"].to_pylist())
-    added = len(all_ids) - len(old_ids)
-    result = DayResult(
-        date=day,
-        index=index,
-        action="index_dropped",
-        rows=len(all_ids),
-        files=len(old.files),
-        bytes_cold=old.bytes,
-    )
-    if added == 0:
-        return _finish(ctx, day, index, lease, old, stats.rows, result)
-    merged = sort_table(dedup_table(pa.concat_tables([old_table.cast(schema()), late])))
-    writer = ctx.writer(day, run_id, "m")
-    try:
-        writer.write(merged)
-        files = writer.close()
-    except BaseException:
-        writer.abort()
-        raise
-    ctx.checkpoint("exported")
-    digest = id_digest(all_ids)
-    _verify(ctx.store, day, files, len(all_ids), digest)
-    ctx.checkpoint("verified")
-    manifest = Manifest(
-        date=day,
-        files=files,
-        rows=len(all_ids),
-        digest=digest,
-        schema_version=SCHEMA_VERSION,
-        created=datetime.now(UTC),
-        source_indices=[*old.source_indices, index],
-        run_id=run_id,
-    )
-    lease.renew()
-    write_manifest(ctx.store, manifest)
-    ctx.checkpoint("manifest")
-    remove_uncommitted(ctx.store, day, manifest)  # the replaced files
-    ctx.checkpoint("old_files_deleted")
-    result = result.model_copy(
-        update={
-            "action": "merged",
-            "rows_added": added,
-            "files": len(files),
-            "bytes_cold": manifest.bytes,
-        }
-    )
-    return _finish(ctx, day, index, lease, manifest, stats.rows, result)
-
-
-def _verify(store: ColdStore, day: date, files: list[ManifestFile], rows: int, digest: str) -> None:
+def verify_parts(
+    store: ColdStore, day: date, files: list[ManifestFile], rows: int, digest: str
+) -> None:
     back = read_back(store, day, files)
     problems = []
     if back.rows != rows:
@@ -375,7 +290,7 @@ def _verify(store: ColdStore, day: date, files: list[ManifestFile], rows: int, d
         )
 
 
-def _finish(
+def finish_day(
     ctx: Tiering,
     day: date,
     index: str,

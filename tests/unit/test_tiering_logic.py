@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,14 +16,17 @@ from ingest.parser import ParsedDocument, ParserOptions, parse_stream
 from tiering.models import Manifest, ManifestFile
 from tiering.parquet_io import (
     IdDigest,
+    PartWriter,
     dedup_table,
     id_digest,
     schema,
+    sort_table,
     table_from_sources,
     unflatten_row,
 )
 from tiering.service import cutoff_day, index_name
 from tiering.store import LocalStore, parse_partition, partition_dir
+from wafsiem.schema import flatten_document
 
 from ..unit.conftest import fixture_paths
 
@@ -63,6 +68,41 @@ def test_documents_survive_arrow_and_back() -> None:
     assert table.schema.equals(schema())
     for doc, row in zip(docs, table.to_pylist(), strict=True):
         assert unflatten_row(row) == doc
+    # the column-wise conversion gives what flatten_document gives row by row
+    assert table.equals(pa.Table.from_pylist([flatten_document(d) for d in docs], schema()))
+
+
+def test_column_conversion_matches_flatten_document_on_odd_shapes() -> None:
+    docs: list[dict[str, Any]] = [
+        {"@timestamp": "2025-11-20T06:00:00.066Z", "event": {"id": "a"}},
+        {"@timestamp": 1763618400066, "event": "not an object", "waf": {"labels": "one"}},
+        {"@timestamp": "2025-11-20T06:00:01", "waf": {"captcha": {"solve_timestamp": 17}}},
+        {"@timestamp": "2025-11-20T06:00:02Z", "http": {"request": {"headers": {"a": ["b"]}}}},
+        {"@timestamp": "2025-11-20T06:00:03Z", "waf": {"rule_groups": [{"x": None}]}},
+    ]
+    expected = pa.Table.from_pylist([flatten_document(d) for d in docs], schema())
+    assert table_from_sources(docs).equals(expected)
+    assert table_from_sources([]).equals(schema().empty_table())
+
+
+def test_parquet_writer_options_read_back(tmp_path: Path) -> None:
+    docs = []
+    for path in fixture_paths():
+        for result in parse_stream(path.read_bytes(), origin=path.name, options=ParserOptions()):
+            if isinstance(result, ParsedDocument):
+                docs.append(result.doc)
+    table = sort_table(table_from_sources(docs))
+    writer = PartWriter(LocalStore(tmp_path), date(2025, 11, 20), "run", "s0")
+    writer.write(table)
+    files = writer.close()
+    store = LocalStore(tmp_path)
+    parquet = pq.ParquetFile(store.table / partition_dir(date(2025, 11, 20)) / files[0].name)
+    assert parquet.read().equals(table)
+    columns = {c.path_in_schema: c for c in (parquet.metadata.row_group(0).column(i)
+               for i in range(parquet.metadata.num_columns))}  # fmt: skip
+    assert "DELTA_LENGTH_BYTE_ARRAY" in columns["event.original"].encodings
+    assert "DELTA_BINARY_PACKED" in columns["@timestamp"].encodings
+    assert parquet.metadata.row_group(0).sorting_columns[0].column_index == 0
 
 
 def test_cutoff_is_utc_and_needs_aware_datetimes() -> None:
