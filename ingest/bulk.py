@@ -179,8 +179,6 @@ class BulkIndexer:
                 status = int(info.get("status", 0))
                 if status in TRANSIENT_STATUSES:
                     retry.append(i)
-                elif status == 409 and batch[i].op != "create":
-                    results[i] = (status, _reason(info))
                 else:
                     results[i] = (status, "" if status < 300 or status == 409 else _reason(info))
             todo = retry

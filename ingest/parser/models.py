@@ -6,7 +6,7 @@ import base64
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import orjson
 
@@ -20,16 +20,7 @@ RejectReason = Literal[
     "invalid_utf8",
     "truncated",
 ]
-REJECT_REASONS: tuple[RejectReason, ...] = (
-    "not_json",
-    "not_object",
-    "missing_timestamp",
-    "missing_action",
-    "missing_http_request",
-    "invalid_client_ip",
-    "invalid_utf8",
-    "truncated",
-)
+REJECT_REASONS: tuple[RejectReason, ...] = get_args(RejectReason)
 
 _MS_PER_DAY = 86_400_000
 _day_suffix_cache: dict[int, str] = {}
