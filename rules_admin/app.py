@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from ingest.api import router as ingest_router
 from ingest.firehose import FirehoseService
 from wafsiem.clients import opensearch_client, s3_client
+from wafsiem.errors import WafsiemError
 from wafsiem.metrics import CONTENT_TYPE_LATEST, Metrics
 from wafsiem.settings import Settings
 
@@ -47,10 +48,21 @@ def create_app(settings: Settings) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.state.settings = settings
+    app.add_exception_handler(WafsiemError, _wafsiem_error)
     app.include_router(ingest_router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["ops"])
     app.add_api_route("/metrics", metrics, methods=["GET"], tags=["ops"])
     return app
+
+
+async def _wafsiem_error(request: Request, exc: Exception) -> JSONResponse:
+    """An expected failure: its status (default 400) and the message, as JSON."""
+    assert isinstance(exc, WafsiemError)
+    body: dict[str, Any] = {"detail": exc.message}
+    if exc.hint:
+        body["hint"] = exc.hint
+    return JSONResponse(body, status_code=exc.status)
 
 
 def _check(probe: Callable[[], str]) -> dict[str, Any]:
