@@ -114,10 +114,42 @@ class IngestSettings(BaseModel):
     bulk_concurrency: int = Field(default=2, ge=1)
 
 
+class QuerySettings(BaseModel):
+    max_range_days: int = Field(default=400, ge=1, description="longest from..to range")
+    default_limit: int = Field(default=100, ge=1)
+    max_limit: int = Field(default=1000, ge=1, description="cap on events per page")
+    max_top_size: int = Field(default=1000, ge=1, description="cap on top buckets")
+    max_timeline_buckets: int = Field(default=20_000, ge=1)
+    cold_threads: int | None = Field(default=None, ge=1, description="DuckDB threads")
+
+
 class DetectorSettings(BaseModel):
     apply: bool = False
     allow_rules: list[str] = Field(default_factory=list)
     protected_rules: list[str] = Field(default_factory=list)
+
+
+class RulesSettings(BaseModel):
+    """Rule overrides through WAFv2 (``rules_admin``)."""
+
+    update_min_interval_seconds: float = Field(
+        default=1.0, ge=0, description="at most one UpdateWebACL per this many seconds "
+        "per (account, region)"
+    )
+    lock_retries: int = Field(
+        default=5, ge=1, description="UpdateWebACL attempts on WAFOptimisticLockException"
+    )
+    lock_backoff_seconds: float = Field(
+        default=0.2, ge=0, description="base of the jittered exponential backoff"
+    )
+    ttl_check_seconds: float = Field(
+        default=30.0, ge=0, description="how often `wafsiem serve` reverts expired "
+        "overrides; 0 disables the loop"
+    )
+    default_ttl_minutes: int | None = Field(
+        default=None, ge=1, description="TTL of an override when none is given; empty: none"
+    )
+    max_ttl_minutes: int = Field(default=7 * 24 * 60, ge=1)
 
 
 Scope = Literal["read", "write", "admin"]
@@ -179,7 +211,9 @@ class Settings(BaseSettings):
     firehose: FirehoseSettings = Field(default_factory=FirehoseSettings)
     parser: ParserSettings = Field(default_factory=ParserSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    query: QuerySettings = Field(default_factory=QuerySettings)
     detector: DetectorSettings = Field(default_factory=DetectorSettings)
+    rules: RulesSettings = Field(default_factory=RulesSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     stack: StackSettings = Field(default_factory=StackSettings)
 

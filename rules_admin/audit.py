@@ -1,0 +1,187 @@
+"""The audit index: one document per override or revert attempt.
+
+A change is never made without its record: :meth:`AuditLog.start` writes a ``pending``
+document before any AWS call, and :meth:`AuditLog.finish` sets the result (applied,
+dry_run, unchanged, refused, failed, reverted, verify_failed) with the rule before and
+after, the lock tokens and the error. An applied override also carries its lifecycle
+``state`` (active → reverting → reverted | expired; conflict when someone else
+changed the rule since, so a revert would undo their edit) and ``expires_at`` for the TTL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from opensearchpy import ConflictError, NotFoundError, OpenSearch
+
+Result = Literal[
+    "pending",
+    "applied",
+    "dry_run",
+    "unchanged",
+    "refused",
+    "failed",
+    "reverted",
+    "verify_failed",
+]
+State = Literal["active", "reverting", "conflict", "reverted", "expired"]
+Kind = Literal["override", "revert"]
+
+_KEYWORDS = (
+    "id",
+    "kind",
+    "actor",
+    "webacl",
+    "webacl_name",
+    "scope",
+    "region",
+    "account",
+    "rule",
+    "sub_rule",
+    "shape",
+    "action",
+    "result",
+    "state",
+    "lock_token",
+    "next_lock_token",
+    "override_id",
+    "revert_id",
+    "reverted_by",
+    "validation",
+    "status",
+)
+AUDIT_MAPPING: dict[str, Any] = {
+    "dynamic": False,
+    "properties": {
+        **{name: {"type": "keyword"} for name in _KEYWORDS},
+        "@timestamp": {"type": "date"},
+        "updated": {"type": "date"},
+        "expires_at": {"type": "date"},
+        "reverted_at": {"type": "date"},
+        "reason": {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 512}}},
+        "error": {"type": "text"},
+        "revert_error": {"type": "text"},
+        "dry_run": {"type": "boolean"},
+        "attempts": {"type": "integer"},
+        "ttl_minutes": {"type": "integer"},
+        # Rule JSON and detector evidence are kept as given, not indexed.
+        "before": {"type": "object", "enabled": False},
+        "after": {"type": "object", "enabled": False},
+        "evidence": {"type": "object", "enabled": False},
+        "diff": {"type": "keyword", "index": False, "doc_values": False},
+    },
+}
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: audit times are timezone-aware")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def ensure_audit_index(client: OpenSearch, index: str) -> bool:
+    """Create the audit index with its explicit mapping when missing."""
+    if client.indices.exists(index=index):
+        return False
+    response = client.indices.create(
+        index=index,
+        body={
+            "settings": {"number_of_shards": 1, "number_of_replicas": 0},
+            "mappings": AUDIT_MAPPING,
+        },
+        ignore=[400],  # created concurrently
+    )
+    return bool(response.get("acknowledged"))
+
+
+class AuditLog:
+    def __init__(self, client: OpenSearch, index: str) -> None:
+        self.client = client
+        self.index = index
+        self._ensured = False
+
+    def ensure(self) -> None:
+        if not self._ensured:
+            ensure_audit_index(self.client, self.index)
+            self._ensured = True
+
+    def start(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Write a new ``pending`` record (before anything is changed); returns it."""
+        self.ensure()
+        moment = iso(now_utc())
+        doc = {
+            "id": uuid.uuid4().hex,
+            "@timestamp": moment,
+            "updated": moment,
+            "result": "pending",
+            **record,
+        }
+        self.client.index(index=self.index, id=doc["id"], body=doc, refresh="true")
+        return doc
+
+    def finish(self, doc: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        """Set the outcome of an attempt (the whole document is rewritten)."""
+        doc.update(fields)
+        doc["updated"] = iso(now_utc())
+        self.client.index(index=self.index, id=doc["id"], body=doc, refresh="true")
+        return doc
+
+    def get(self, record_id: str) -> tuple[dict[str, Any], int, int] | None:
+        """The record, its sequence number and primary term; None when unknown."""
+        self.ensure()
+        try:
+            hit = self.client.get(index=self.index, id=record_id)
+        except NotFoundError:
+            return None
+        return hit["_source"], hit["_seq_no"], hit["_primary_term"]
+
+    def compare_and_set(
+        self, doc: dict[str, Any], seq_no: int, primary_term: int, **fields: Any
+    ) -> bool:
+        """Update ``doc`` only if nobody wrote it since it was read (claims a revert)."""
+        updated = {**doc, **fields, "updated": iso(now_utc())}
+        try:
+            self.client.index(
+                index=self.index,
+                id=doc["id"],
+                body=updated,
+                params={"if_seq_no": seq_no, "if_primary_term": primary_term},
+                refresh="true",
+            )
+        except ConflictError:
+            return False
+        doc.update(updated)
+        return True
+
+    def search(
+        self,
+        *,
+        filters: dict[str, str | list[str]] | None = None,
+        expires_before: datetime | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Records newest first; ``filters`` are exact keyword matches (term/terms)."""
+        self.ensure()
+        clauses: list[dict[str, Any]] = []
+        for name, value in (filters or {}).items():
+            if name not in _KEYWORDS:
+                raise ValueError(f"cannot filter the audit index on {name!r}")
+            if isinstance(value, list):
+                clauses.append({"terms": {name: value}})
+            else:
+                clauses.append({"term": {name: value}})
+        if expires_before is not None:
+            clauses.append({"range": {"expires_at": {"lte": iso(expires_before)}}})
+        body = {
+            "size": limit,
+            "query": {"bool": {"filter": clauses}},
+            "sort": [{"@timestamp": {"order": "desc"}}, {"id": {"order": "desc"}}],
+        }
+        response = self.client.search(index=self.index, body=body)
+        return [hit["_source"] for hit in response["hits"]["hits"]]
