@@ -7,9 +7,13 @@ process (tests) never share a client or a metric.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -17,12 +21,16 @@ from fastapi.responses import JSONResponse
 
 from ingest.api import router as ingest_router
 from ingest.firehose import FirehoseService
-from wafsiem.clients import opensearch_client, s3_client
+from rules_admin.api import router as overrides_router
+from rules_admin.overrides import OverrideService
+from wafsiem.clients import opensearch_client, s3_client, wafv2_client
 from wafsiem.errors import WafsiemError
 from wafsiem.metrics import CONTENT_TYPE_LATEST, Metrics
 from wafsiem.settings import Settings
 
 HEALTH_TIMEOUT_SECONDS = 5.0
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -36,9 +44,21 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.firehose = FirehoseService.from_settings(
             settings, opensearch, metrics=app.state.metrics
         )
+        app.state.overrides = OverrideService(
+            lambda region: wafv2_client(settings, region), opensearch, settings
+        )
+        ttl_task = None
+        if settings.rules.ttl_check_seconds > 0:
+            ttl_task = asyncio.create_task(
+                _ttl_loop(app.state.overrides, settings.rules.ttl_check_seconds)
+            )
         try:
             yield
         finally:
+            if ttl_task is not None:
+                ttl_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ttl_task
             opensearch.close()
             app.state.s3.close()
 
@@ -51,9 +71,23 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.add_exception_handler(WafsiemError, _wafsiem_error)
     app.include_router(ingest_router)
+    app.include_router(overrides_router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["ops"])
     app.add_api_route("/metrics", metrics, methods=["GET"], tags=["ops"])
     return app
+
+
+async def _ttl_loop(service: OverrideService, interval: float) -> None:
+    """Revert overrides past their TTL every ``interval`` seconds (blocking calls in a
+    worker thread); a failed round is logged and the loop goes on."""
+    while True:
+        try:
+            done = await asyncio.to_thread(service.revert_expired, datetime.now(UTC))
+            for outcome in done:
+                log.info("TTL revert: %s", outcome)
+        except Exception:
+            log.exception("TTL revert round failed")
+        await asyncio.sleep(interval)
 
 
 async def _wafsiem_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,13 +1,23 @@
-"""``wafsiem serve``: the HTTP API (Firehose endpoint, health, metrics) under uvicorn."""
+"""``wafsiem serve`` (the HTTP API under uvicorn), ``wafsiem rules show|override|revert``
+and ``wafsiem keys new``."""
 
 from __future__ import annotations
 
+import getpass
+import json
 import logging
+from typing import TYPE_CHECKING, Any
 
 import click
+from rich.console import Console
 
-from wafsiem.output import console, print_json
+from wafsiem.auth import key_digest, new_key
+from wafsiem.clients import opensearch_client, wafv2_client
+from wafsiem.output import console, emit, json_option, print_json
 from wafsiem.settings import get_settings
+
+if TYPE_CHECKING:
+    from rules_admin.overrides import OverrideService
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +61,7 @@ def serve(host: str | None, port: int | None, as_json: bool, log_level: str) -> 
         )
     else:
         out = console(stderr=True)
-        out.print(f"wafsiem serving on http://{host}:{port}", markup=False)
+        out.print(f"wafsiem serving on http://{host}:{port}", markup=False, soft_wrap=True)
         if warning:
             out.print(f"warning: {warning}", markup=False, style="yellow")
     logging.basicConfig(
@@ -60,3 +70,175 @@ def serve(host: str | None, port: int | None, as_json: bool, log_level: str) -> 
     uvicorn.run(
         create_app(settings), host=host, port=port, log_level=log_level, access_log=not as_json
     )
+
+
+# -- rules: show, override, revert ---------------------------------------------------------
+
+
+def register_rules(root: click.Group) -> None:
+    root.add_command(rules_group)
+
+
+def register_keys(root: click.Group) -> None:
+    root.add_command(keys_group)
+
+
+def cli_actor() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}"
+
+
+def _service() -> OverrideService:
+    from rules_admin.overrides import OverrideService
+
+    settings = get_settings()
+    return OverrideService(
+        lambda region: wafv2_client(settings, region), opensearch_client(settings), settings
+    )
+
+
+def _finish(record: dict[str, Any], as_json: bool, failed: str | None = None) -> None:
+    from rules_admin.models import outcome_message
+
+    if as_json:
+        print_json({"error": failed, "record": record} if failed else record)
+    else:
+        out = console()
+        out.print(outcome_message(record), markup=False, soft_wrap=True)
+        if record.get("diff"):
+            out.print(record["diff"], markup=False, soft_wrap=True)
+        if failed:
+            out.print(f"error: {failed}", markup=False, soft_wrap=True, style="red")
+    if failed:
+        click.get_current_context().exit(1)
+
+
+@click.group("rules")
+def rules_group() -> None:
+    """Show a web ACL's rules; switch a rule to COUNT and revert it (audited)."""
+
+
+@rules_group.command("show")
+@click.argument("webacl_arn")
+@json_option
+def rules_show(webacl_arn: str, as_json: bool) -> None:
+    """The rules of WEBACL_ARN, their actions, and the overrides wafsiem holds."""
+    data = _service().show(webacl_arn)
+
+    def render(out: Console) -> None:
+        out.print(
+            f"{data['name']} ({data['scope']}, {data['region']})", markup=False, soft_wrap=True
+        )
+        for rule in data["rules"]:
+            if rule["shape"] == "custom":
+                line = f"  {rule['priority']:>4}  {rule['name']}  action {rule['action']}"
+            else:
+                line = (
+                    f"  {rule['priority']:>4}  {rule['name']}  group {rule['group']}  "
+                    f"override_action {rule['override_action']}"
+                )
+                for sub, action in rule["rule_action_overrides"].items():
+                    line += f"\n          {sub} -> {action}"
+                for sub in rule["excluded_rules"]:
+                    line += f"\n          {sub} -> COUNT (ExcludedRules)"
+            out.print(line, markup=False, soft_wrap=True)
+        for o in data["overrides"]:
+            target = o["rule"] + (f":{o['sub_rule']}" if o.get("sub_rule") else "")
+            until = f" until {o['expires_at']}" if o.get("expires_at") else ""
+            out.print(
+                f"override {o['id']}: {target} COUNT{until} by {o['actor']}",
+                markup=False,
+                soft_wrap=True,
+            )
+
+    emit(data, as_json, render)
+
+
+@rules_group.command("override")
+@click.argument("webacl_arn")
+@click.argument("rule")
+@click.option("--sub-rule", default=None, help="a rule inside the rule group RULE references")
+@click.option("--reason", required=True, help="why (kept in the audit record)")
+@click.option("--ttl-minutes", type=click.IntRange(1), default=None, help="revert after this")
+@click.option("--dry-run", is_flag=True, help="show the diff, write nothing")
+@json_option
+def rules_override(
+    webacl_arn: str,
+    rule: str,
+    sub_rule: str | None,
+    reason: str,
+    ttl_minutes: int | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Switch RULE (or --sub-rule inside it) of WEBACL_ARN to COUNT."""
+    from rules_admin.overrides import OverrideError
+
+    try:
+        record = _service().override(
+            webacl_arn,
+            rule,
+            sub_rule,
+            reason=reason,
+            actor=cli_actor(),
+            ttl_minutes=ttl_minutes,
+            dry_run=dry_run,
+        )
+    except OverrideError as exc:
+        if exc.record is None:
+            raise
+        _finish(exc.record, as_json, exc.message)
+        return
+    _finish(record, as_json)
+
+
+@rules_group.command("revert")
+@click.argument("override_id")
+@click.option("--reason", required=True, help="why (kept in the audit record)")
+@json_option
+def rules_revert(override_id: str, reason: str, as_json: bool) -> None:
+    """Restore exactly the action OVERRIDE_ID replaced."""
+    from rules_admin.overrides import OverrideError
+
+    try:
+        record = _service().revert(override_id, actor=cli_actor(), reason=reason)
+    except OverrideError as exc:
+        if exc.record is None:
+            raise
+        _finish(exc.record, as_json, exc.message)
+        return
+    _finish(record, as_json)
+
+
+# -- keys ----------------------------------------------------------------------------------
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """API keys for the HTTP API (stored hashed in WAFSIEM_API__KEYS)."""
+
+
+@keys_group.command("new")
+@click.option("--name", required=True, help="who or what uses the key (the audit actor)")
+@click.option(
+    "--scope",
+    "scope",
+    type=click.Choice(["read", "write", "admin"]),
+    default="read",
+    show_default=True,
+    help="write implies read; admin implies both",
+)
+@json_option
+def keys_new(name: str, scope: str, as_json: bool) -> None:
+    """Print a new random key and the entry to add to WAFSIEM_API__KEYS."""
+    key = new_key()
+    entry = {"name": name, "sha256": key_digest(key), "scopes": [scope]}
+    if as_json:
+        print_json({"key": key, "entry": entry})
+        return
+    click.echo(f"key (shown once, give it to {name}): {key}")
+    click.echo("add this entry to the JSON list in WAFSIEM_API__KEYS:")
+    click.echo(json.dumps(entry))
