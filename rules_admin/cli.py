@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import json
 import logging
+import sys
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -113,7 +114,7 @@ def _finish(record: dict[str, Any], as_json: bool, failed: str | None = None) ->
         if failed:
             out.print(f"error: {failed}", markup=False, soft_wrap=True, style="red")
     if failed:
-        click.get_current_context().exit(1)
+        sys.exit(1)
 
 
 @click.group("rules")

@@ -21,6 +21,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from rules_admin.webacl import Group
+from wafsiem.errors import WafsiemError
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,20 @@ class SubRuleResolver:
 
     catalogue: Catalogue = field(default_factory=load_catalogue)
     describe_available: bool = True
+
+    def check(self, wafv2: Any, group: Group, scope: str, rule: str, sub_rule: str) -> str:
+        """The source the name was checked with; 422 when the group has no such rule
+        or its rules cannot be learned (nothing is written either way)."""
+        names = self.names(wafv2, group, scope)
+        if names.names is None:
+            raise WafsiemError(f"cannot check sub-rule {sub_rule!r}: {names.detail}", status=422)
+        if sub_rule not in names.names:
+            raise WafsiemError(
+                f"rule group of {rule!r} has no rule {sub_rule!r} "
+                f"(checked with {names.source}); nothing written",
+                status=422,
+            )
+        return names.source
 
     def names(self, wafv2: Any, group: Group, scope: str) -> SubRuleNames:
         if group.kind == "customer":

@@ -31,7 +31,6 @@ from rules_admin.webacl import (
     target_label,
 )
 from rules_admin.writer import (
-    LockExhausted,
     UpdateRateLimiter,
     WebAclWriter,
     WriteOutcome,
@@ -155,18 +154,9 @@ class OverrideService:
         first = apply_override(response["WebACL"], rule, sub_rule)
         record.update(shape=first.located.shape, before=first.before)
         if first.located.group is not None and sub_rule is not None:
-            names = self.resolver.names(client, first.located.group, ref.scope)
-            record["validation"] = names.source
-            if names.names is None:
-                raise WafsiemError(
-                    f"cannot check sub-rule {sub_rule!r}: {names.detail}", status=422
-                )
-            if sub_rule not in names.names:
-                raise WafsiemError(
-                    f"rule group of {rule!r} has no rule {sub_rule!r} "
-                    f"(checked with {names.source}); nothing written",
-                    status=422,
-                )
+            record["validation"] = self.resolver.check(
+                client, first.located.group, ref.scope, rule, sub_rule
+            )
         if not first.changed:
             return self.audit.finish(
                 record,
@@ -413,6 +403,3 @@ class OverrideService:
         except Exception:  # the AWS outcome is what the caller must hear about
             log.exception("could not write audit record %s", record["id"])
         return OverrideError(message, status, record)
-
-
-__all__ = ["LockExhausted", "OverrideError", "OverrideService"]

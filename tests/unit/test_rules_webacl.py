@@ -291,3 +291,66 @@ def test_catalogue_has_source_and_the_generator_rule_names() -> None:
         assert known is not None, name
         missing = {sub.name for sub in group_def.rules} - known
         assert not missing, f"generator rules not in the catalogue for {name}: {missing}"
+
+
+def test_rate_limiter_spaces_calls_per_account_and_region() -> None:
+    from rules_admin.writer import UpdateRateLimiter
+
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limiter = UpdateRateLimiter(1.0, clock=lambda: now[0], sleep=sleep)
+    a, b = ("111111111111", "eu-west-1"), ("111111111111", "us-east-1")
+    assert limiter.wait(a) == 0
+    assert limiter.wait(b) == 0  # another region: its own budget
+    assert limiter.wait(a) == pytest.approx(1.0)
+    now[0] += 5
+    assert limiter.wait(a) == 0
+    assert slept == [pytest.approx(1.0)]
+
+
+def test_writer_retries_lock_conflicts_then_gives_up() -> None:
+    from botocore.exceptions import ClientError
+
+    from rules_admin.writer import LockExhausted, UpdateRateLimiter, WebAclWriter
+
+    ref = parse_webacl_arn("arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/shop/abc-123")
+    lock = ClientError({"Error": {"Code": "WAFOptimisticLockException"}}, "UpdateWebACL")
+
+    class Fake:
+        def __init__(self, conflicts: int) -> None:
+            self.conflicts = conflicts
+            self.tokens: list[str] = []
+            self.reads = 0
+
+        def get_web_acl(self, **_: Any) -> dict[str, Any]:
+            self.reads += 1
+            return {"WebACL": acl(), "LockToken": f"t{self.reads}"}
+
+        def update_web_acl(self, **kwargs: Any) -> dict[str, Any]:
+            self.tokens.append(kwargs["LockToken"])
+            if self.conflicts:
+                self.conflicts -= 1
+                raise lock
+            return {"NextLockToken": "next"}
+
+    sleeps: list[float] = []
+    writer = WebAclWriter(UpdateRateLimiter(0), 3, 0.1, sleeps.append)
+    fake = Fake(conflicts=2)
+    out = writer.write(
+        fake, ref, {"WebACL": acl(), "LockToken": "t0"}, lambda web: apply_override(web, "GeoBlock")
+    )
+    assert out.written and out.attempts == 3 and out.next_lock_token == "next"
+    assert fake.tokens == ["t0", "t1", "t2"]  # every retry uses a fresh read's token
+    assert len(sleeps) == 2 and 0.05 <= sleeps[0] <= 0.15 and 0.1 <= sleeps[1] <= 0.3
+    with pytest.raises(LockExhausted):
+        writer.write(
+            Fake(conflicts=10),
+            ref,
+            {"WebACL": acl(), "LockToken": "t0"},
+            lambda web: apply_override(web, "GeoBlock"),
+        )
