@@ -14,6 +14,7 @@ comes from the Hive path, so ``WHERE date BETWEEN ? AND ?`` prunes whole files.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -42,13 +43,13 @@ class ColdView:
 
 
 def _committed_files(
-    store: Any, start: date | None, end: date | None
+    store: Any, start: date | None, end: date | None, only: Collection[date] | None = None
 ) -> tuple[list[date], list[str], int]:
     days: list[date] = []
     paths: list[str] = []
     rows = 0
     for day in store.partitions():
-        if (start and day < start) or (end and day > end):
+        if (start and day < start) or (end and day > end) or (only is not None and day not in only):
             continue  # pruned before anything is opened
         manifest = load_manifest(store, day)
         if manifest is None or not manifest.files:
@@ -64,10 +65,12 @@ def cold_connection(
     *,
     start: date | None = None,
     end: date | None = None,
+    days: Collection[date] | None = None,
     view: str = VIEW,
     threads: int | None = None,
 ) -> ColdView:
-    """A locked-down DuckDB connection with ``view`` over the cold days in [start, end].
+    """A locked-down DuckDB connection with ``view`` over the cold days in [start, end]
+    (and, when ``days`` is given, only those).
 
     Run parameterised SQL on it: ``con.execute("SELECT ... FROM waf_logs WHERE date >= ?
     AND \\"waf.action\\" = ?", [day, "BLOCK"])``. Column names are the flat dotted schema
@@ -77,7 +80,7 @@ def cold_connection(
 
     if not _IDENT.match(view):
         raise ValueError(f"invalid view name {view!r}")
-    days, paths, rows = _committed_files(store, start, end)
+    found, paths, rows = _committed_files(store, start, end, None if days is None else set(days))
     config: dict[str, Any] = {
         "autoinstall_known_extensions": "false",
         "autoload_known_extensions": "false",
@@ -99,7 +102,7 @@ def cold_connection(
     except BaseException:
         con.close()
         raise
-    return ColdView(con, view, days, len(paths), rows)
+    return ColdView(con, view, found, len(paths), rows)
 
 
 def _empty_view(con: Any, view: str) -> None:

@@ -98,7 +98,10 @@ def _client_ip(value: Any) -> str | None:
     if cached != "":
         return cached
     try:
-        normalised: str | None = str(ipaddress.ip_address(value.strip()))
+        address = ipaddress.ip_address(value.strip())
+        # an IPv4-mapped IPv6 address is the IPv4 address (as OpenSearch's ip type has it)
+        mapped = address.ipv4_mapped if address.version == 6 else None
+        normalised: str | None = str(mapped or address)
     except ValueError:
         normalised = None
     if len(_ip_cache) > 100_000:

@@ -268,7 +268,12 @@ FIELDS: list[FieldSpec] = [
         "Request parts over the inspection limit.",
         multi=True,
     ),
-    FieldSpec("source.ip", "ip", "httpRequest.clientIp", "Client address (IPv4 or IPv6)."),
+    FieldSpec(
+        "source.ip",
+        "ip",
+        "httpRequest.clientIp",
+        "Client address (IPv4 or IPv6; an IPv4-mapped IPv6 address is written as IPv4).",
+    ),
     FieldSpec("source.as.number", "long", "clientAsn", "Client autonomous system number."),
     FieldSpec(
         "source.geo.country_iso_code",

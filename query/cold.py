@@ -1,0 +1,153 @@
+"""The cold tier: DuckDB over the committed Parquet partitions of the planner's cold days.
+
+Each call opens the locked-down view of :func:`tiering.cold_read.cold_connection` over
+exactly those days, adds the UDFs of :mod:`query.sql`, and runs one parameterised
+statement. Answers have the same shape as :class:`query.hot.HotTier`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from query import sql
+from query.filters import Filter
+from query.sql import col
+from tiering.cold_read import cold_connection
+from tiering.parquet_io import unflatten_row
+
+Key = tuple[str | None, ...]
+
+
+@dataclass
+class ColdTier:
+    store: Any
+    days: list[date]
+    threads: int | None = None
+
+    @contextmanager
+    def _view(self) -> Iterator[Any]:
+        view = cold_connection(self.store, days=self.days, threads=self.threads)
+        try:
+            sql.register_functions(view.connection)
+            yield view.connection
+        finally:
+            view.connection.close()
+
+    def _rows(self, statement: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        if not self.days:
+            return []
+        with self._view() as con:
+            return list(con.execute(statement, params).fetchall())
+
+    # --- events --------------------------------------------------------------------------
+
+    def events(
+        self,
+        flt: Filter,
+        limit: int,
+        after: tuple[int, str] | None,
+        source: list[str] | None,
+    ) -> list[tuple[int, str, dict[str, Any]]]:
+        if not self.days:
+            return []
+        where, params = sql.where(flt)
+        if after is not None:
+            stamp = datetime.fromtimestamp(after[0] / 1000, UTC)
+            ts, ident = col("@timestamp"), col("event.id")
+            where += f" AND ({ts} < ? OR ({ts} = ? AND {ident} < ?))"
+            params += [stamp, stamp, after[1]]
+        columns = [
+            "@timestamp",
+            "event.id",
+            *(c for c in (source or []) if c not in ("@timestamp", "event.id")),
+        ]
+        select = "*" if source is None else ", ".join(col(c) for c in columns)
+        statement = (
+            f"SELECT {select} FROM waf_logs WHERE {where} "
+            f"ORDER BY {col('@timestamp')} DESC, {col('event.id')} DESC LIMIT ?"
+        )
+        with self._view() as con:
+            cursor = con.execute(statement, [*params, limit])
+            names = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        out = []
+        for values in rows:
+            row = dict(zip(names, values, strict=True))
+            stamp_ms = round(row["@timestamp"].timestamp() * 1000)
+            out.append((stamp_ms, str(row["event.id"]), unflatten_row(row)))
+        return out
+
+    # --- counts --------------------------------------------------------------------------
+
+    @staticmethod
+    def _keys(fields: tuple[str, ...]) -> tuple[str, str, str]:
+        """(FROM clause, key select list, NOT NULL condition) for a key; a multi-valued
+        first field (labels) is unnested, one row per value."""
+        first = fields[0]
+        from_clause = "waf_logs"
+        selects = [col(f) for f in fields]
+        if first == "waf.labels":
+            from_clause = f"(SELECT *, unnest({col(first)}) AS __key FROM waf_logs)"
+            selects[0] = "__key"
+        return from_clause, ", ".join(selects), f"{selects[0]} IS NOT NULL"
+
+    def counts(self, flt: Filter, fields: tuple[str, ...]) -> dict[Key, int]:
+        return {key: int(n) for key, n, _ in self._grouped(flt, fields, distinct=False)}
+
+    def counts_and_ips(self, flt: Filter, fields: tuple[str, ...]) -> dict[Key, tuple[int, int]]:
+        return {
+            key: (int(n), int(ips)) for key, n, ips in self._grouped(flt, fields, distinct=True)
+        }
+
+    def _grouped(
+        self, flt: Filter, fields: tuple[str, ...], distinct: bool
+    ) -> Iterator[tuple[Key, int, int]]:
+        where, params = sql.where(flt)
+        source, keys, present = self._keys(fields)
+        ips = f"count(DISTINCT {col('source.ip')})" if distinct else "0"
+        statement = (
+            f"SELECT {keys}, count(*), {ips} FROM {source} WHERE {where} AND {present} GROUP BY ALL"
+        )
+        width = len(fields)
+        for row in self._rows(statement, params):
+            yield tuple(row[:width]), row[width], row[width + 1]
+
+    def ip_sets(self, flt: Filter, fields: tuple[str, ...], keys: list[Key]) -> dict[Key, set[str]]:
+        """The set of ``source.ip`` for each of ``keys``."""
+        where, params = sql.where(flt)
+        source, selects, present = self._keys(fields)
+        firsts = sorted({k[0] for k in keys if k[0] is not None})
+        if not firsts:
+            return {}
+        first = selects.split(", ")[0]
+        statement = (
+            f"SELECT DISTINCT {selects}, {col('source.ip')} FROM {source} "
+            f"WHERE {where} AND {present} AND {first} IN ({', '.join('?' for _ in firsts)})"
+        )
+        wanted = set(keys)
+        found: dict[Key, set[str]] = {}
+        width = len(fields)
+        for row in self._rows(statement, [*params, *firsts]):
+            key = tuple(row[:width])
+            if key in wanted:
+                found.setdefault(key, set()).add(row[width])
+        return found
+
+    def total(self, flt: Filter) -> int:
+        where, params = sql.where(flt)
+        rows = self._rows(f"SELECT count(*) FROM waf_logs WHERE {where}", params)
+        return int(rows[0][0]) if rows else 0
+
+    def timeline(self, flt: Filter, interval_ms: int) -> dict[tuple[int, str], int]:
+        where, params = sql.where(flt)
+        bucket = f"(epoch_ms({col('@timestamp')}) // ?) * ?"
+        statement = (
+            f"SELECT {bucket} AS t, {col('waf.action')}, count(*) FROM waf_logs "
+            f"WHERE {where} GROUP BY ALL"
+        )
+        rows = self._rows(statement, [interval_ms, interval_ms, *params])
+        return {(int(t), str(action)): int(n) for t, action, n in rows}
