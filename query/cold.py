@@ -8,8 +8,7 @@ statement. Answers have the same shape as :class:`query.hot.HotTier`'s.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -28,20 +27,28 @@ class ColdTier:
     days: list[date]
     threads: int | None = None
 
-    @contextmanager
-    def _view(self) -> Iterator[Any]:
-        view = cold_connection(self.store, days=self.days, threads=self.threads)
-        try:
+    _view: Any = field(default=None, init=False, repr=False)  # opened on first use
+
+    def __enter__(self) -> ColdTier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._view is not None:
+            self._view.connection.close()
+            self._view = None
+
+    def _connection(self) -> Any:
+        """The locked-down view over this tier's days, opened once per operation."""
+        if self._view is None:
+            view = cold_connection(self.store, days=self.days, threads=self.threads)
             sql.register_functions(view.connection)
-            yield view.connection
-        finally:
-            view.connection.close()
+            self._view = view
+        return self._view.connection
 
     def _rows(self, statement: str, params: list[Any]) -> list[tuple[Any, ...]]:
         if not self.days:
             return []
-        with self._view() as con:
-            return list(con.execute(statement, params).fetchall())
+        return list(self._connection().execute(statement, params).fetchall())
 
     # --- events --------------------------------------------------------------------------
 
@@ -70,10 +77,9 @@ class ColdTier:
             f"SELECT {select} FROM waf_logs WHERE {where} "
             f"ORDER BY {col('@timestamp')} DESC, {col('event.id')} DESC LIMIT ?"
         )
-        with self._view() as con:
-            cursor = con.execute(statement, [*params, limit])
-            names = [d[0] for d in cursor.description]
-            rows = cursor.fetchall()
+        cursor = self._connection().execute(statement, [*params, limit])
+        names = [d[0] for d in cursor.description]
+        rows = cursor.fetchall()
         out = []
         for values in rows:
             row = dict(zip(names, values, strict=True))
@@ -84,7 +90,7 @@ class ColdTier:
     # --- counts --------------------------------------------------------------------------
 
     @staticmethod
-    def _keys(fields: tuple[str, ...]) -> tuple[str, str, str]:
+    def _keys(fields: tuple[str, ...]) -> tuple[str, list[str]]:
         """(FROM clause, key select list, NOT NULL condition) for a key; a multi-valued
         first field (labels) is unnested, one row per value."""
         first = fields[0]
@@ -93,7 +99,7 @@ class ColdTier:
         if first == "waf.labels":
             from_clause = f"(SELECT *, unnest({col(first)}) AS __key FROM waf_logs)"
             selects[0] = "__key"
-        return from_clause, ", ".join(selects), f"{selects[0]} IS NOT NULL"
+        return from_clause, selects
 
     def counts(self, flt: Filter, fields: tuple[str, ...]) -> dict[Key, int]:
         return {key: int(n) for key, n, _ in self._grouped(flt, fields, distinct=False)}
@@ -107,7 +113,8 @@ class ColdTier:
         self, flt: Filter, fields: tuple[str, ...], distinct: bool
     ) -> Iterator[tuple[Key, int, int]]:
         where, params = sql.where(flt)
-        source, keys, present = self._keys(fields)
+        source, selects = self._keys(fields)
+        keys, present = ", ".join(selects), f"{selects[0]} IS NOT NULL"
         ips = f"count(DISTINCT {col('source.ip')})" if distinct else "0"
         statement = (
             f"SELECT {keys}, count(*), {ips} FROM {source} WHERE {where} AND {present} GROUP BY ALL"
@@ -119,14 +126,13 @@ class ColdTier:
     def ip_sets(self, flt: Filter, fields: tuple[str, ...], keys: list[Key]) -> dict[Key, set[str]]:
         """The set of ``source.ip`` for each of ``keys``."""
         where, params = sql.where(flt)
-        source, selects, present = self._keys(fields)
+        source, selects = self._keys(fields)
         firsts = sorted({k[0] for k in keys if k[0] is not None})
         if not firsts:
             return {}
-        first = selects.split(", ")[0]
         statement = (
-            f"SELECT DISTINCT {selects}, {col('source.ip')} FROM {source} "
-            f"WHERE {where} AND {present} AND {first} IN ({', '.join('?' for _ in firsts)})"
+            f"SELECT DISTINCT {', '.join(selects)}, {col('source.ip')} FROM {source} "
+            f"WHERE {where} AND {selects[0]} IN ({', '.join('?' for _ in firsts)})"
         )
         wanted = set(keys)
         found: dict[Key, set[str]] = {}

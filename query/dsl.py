@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from query.filters import Filter, RuleRef
+from query.filters import FILTER_FIELDS, KEYWORD_WORDS, Filter, RuleRef
 
 TIMESTAMP = "@timestamp"
 
@@ -58,18 +58,10 @@ def _rule(ref: RuleRef) -> dict[str, Any]:
 def filter_clauses(flt: Filter) -> list[dict[str, Any]]:
     """The filter's clauses (AND-ed), including the time range."""
     clauses: list[dict[str, Any]] = [range_clause(flt)]
-    simple = {
-        "action": "waf.action",
-        "country": "source.geo.country_iso_code",
-        "host": "url.domain",
-        "label": "waf.labels",
-        "method": "http.request.method",
-        "ja4": "tls.client.ja4",
-    }
-    for word, field in simple.items():
+    for word in (*KEYWORD_WORDS, "label"):  # a keyword array matches when any element does
         values: tuple[str, ...] = getattr(flt, word)
         if values:
-            clauses.append(_terms(field, values))
+            clauses.append(_terms(FILTER_FIELDS[word][0], values))
     if flt.webacl:
         clauses.append(
             _any_of([_terms("waf.webacl.arn", flt.webacl), _terms("waf.webacl.name", flt.webacl)])

@@ -35,6 +35,8 @@ FILTER_FIELDS: dict[str, tuple[str, ...]] = {
     "ja4": ("tls.client.ja4",),
 }
 FILTER_WORDS = ("from", "to", *FILTER_FIELDS)
+# words that are exact matches on one single-valued keyword field
+KEYWORD_WORDS = ("action", "country", "host", "method", "ja4")
 MAX_VALUES = 100  # values per filter word
 MAX_VALUE_LENGTH = 8192
 DEFAULT_WINDOW = timedelta(hours=24)

@@ -151,21 +151,22 @@ def events(
     wanted = select_fields(fields)
     plan = ctx.plan(flt)
     hot, cold = ctx.tiers(plan)
-    source = None if wanted is None else sorted({*wanted, "@timestamp", "event.id"})
-    found = heapq.merge(
-        hot.events(flt, limit, after, source),
-        cold.events(flt, limit, after, source),
-        key=lambda item: (item[0], item[1]),
-        reverse=True,
-    )
-    page = list(found)[:limit]
-    next_cursor = encode_cursor(page[-1][0], page[-1][1]) if len(page) == limit else None
-    return EventsPage(
-        events=[flat_fields(doc, wanted) for _, _, doc in page],
-        next_cursor=next_cursor,
-        filter=flt.describe(),
-        plan=plan.model(),
-    )
+    with cold:  # one DuckDB view for the whole operation
+        source = None if wanted is None else sorted({*wanted, "@timestamp", "event.id"})
+        found = heapq.merge(
+            hot.events(flt, limit, after, source),
+            cold.events(flt, limit, after, source),
+            key=lambda item: (item[0], item[1]),
+            reverse=True,
+        )
+        page = list(found)[:limit]
+        next_cursor = encode_cursor(page[-1][0], page[-1][1]) if len(page) == limit else None
+        return EventsPage(
+            events=[flat_fields(doc, wanted) for _, _, doc in page],
+            next_cursor=next_cursor,
+            filter=flt.describe(),
+            plan=plan.model(),
+        )
 
 
 # --- top ---------------------------------------------------------------------------------
@@ -189,44 +190,45 @@ def top(ctx: QueryContext, flt: Filter, *, by: TopBy = "rule", size: int = 10) -
     fields = TOP_FIELDS[by]
     plan = ctx.plan(flt)
     hot, cold = ctx.tiers(plan)
-    with_ips = by != "client_ip"  # a client_ip bucket has exactly one
-    counts: dict[Key, int] = {}
-    ips: dict[Key, int] = {}
-    if plan.cold and not plan.hot:
-        for key, (n, distinct) in cold.counts_and_ips(flt, fields).items():
-            counts[key], ips[key] = n, distinct
-    else:
-        for tier_counts in (hot.counts(flt, fields), cold.counts(flt, fields)):
-            for key, n in tier_counts.items():
-                counts[key] = counts.get(key, 0) + n
-    ranked = sorted(counts.items(), key=_rank)[:size]
-    chosen = [key for key, _ in ranked]
-    if with_ips and chosen and plan.hot and not plan.cold:
-        ips = hot.distinct_ips(flt, fields, chosen)
-    elif with_ips and chosen and plan.hot and plan.cold:
-        union = hot.ip_sets(flt, fields, chosen)
-        for key, values in cold.ip_sets(flt, fields, chosen).items():
-            union.setdefault(key, set()).update(values)
-        ips = {key: len(values) for key, values in union.items()}
-    total = hot.total(flt) + cold.total(flt)
-    buckets = [
-        TopBucket(
-            key=_key_text(key),
-            values=list(key),
-            count=n,
-            client_ips=ips.get(key, 0) if with_ips else 1,
+    with cold:  # one DuckDB view for the whole operation
+        with_ips = by != "client_ip"  # a client_ip bucket has exactly one
+        counts: dict[Key, int] = {}
+        ips: dict[Key, int] = {}
+        if plan.cold and not plan.hot:
+            for key, (n, distinct) in cold.counts_and_ips(flt, fields).items():
+                counts[key], ips[key] = n, distinct
+        else:
+            for tier_counts in (hot.counts(flt, fields), cold.counts(flt, fields)):
+                for key, n in tier_counts.items():
+                    counts[key] = counts.get(key, 0) + n
+        ranked = sorted(counts.items(), key=_rank)[:size]
+        chosen = [key for key, _ in ranked]
+        if with_ips and chosen and plan.hot and not plan.cold:
+            ips = hot.distinct_ips(flt, fields, chosen)
+        elif with_ips and chosen and plan.hot and plan.cold:
+            union = hot.ip_sets(flt, fields, chosen)
+            for key, values in cold.ip_sets(flt, fields, chosen).items():
+                union.setdefault(key, set()).update(values)
+            ips = {key: len(values) for key, values in union.items()}
+        total = hot.total(flt) + cold.total(flt)
+        buckets = [
+            TopBucket(
+                key=_key_text(key),
+                values=list(key),
+                count=n,
+                client_ips=ips.get(key, 0) if with_ips else 1,
+            )
+            for key, n in ranked
+        ]
+        return TopResult(
+            by=by,
+            fields=list(fields),
+            buckets=buckets,
+            total=total,
+            other=sum(counts.values()) - sum(n for _, n in ranked),
+            filter=flt.describe(),
+            plan=plan.model(),
         )
-        for key, n in ranked
-    ]
-    return TopResult(
-        by=by,
-        fields=list(fields),
-        buckets=buckets,
-        total=total,
-        other=sum(counts.values()) - sum(n for _, n in ranked),
-        filter=flt.describe(),
-        plan=plan.model(),
-    )
 
 
 # --- timeline ----------------------------------------------------------------------------
@@ -248,21 +250,24 @@ def timeline(ctx: QueryContext, flt: Filter, *, interval: Interval = "1h") -> Ti
         )
     plan = ctx.plan(flt)
     hot, cold = ctx.tiers(plan)
-    merged: dict[int, dict[str, int]] = {}
-    for part in (hot.timeline(flt, step), cold.timeline(flt, step)):
-        for (stamp, action), n in part.items():
-            actions = merged.setdefault(stamp, {})
-            actions[action] = actions.get(action, 0) + n
-    buckets = []
-    for i in range(count):
-        stamp = first + i * step
-        actions = dict(sorted(merged.get(stamp, {}).items()))
-        when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=stamp)
-        buckets.append(TimelineBucket(time=iso(when), total=sum(actions.values()), actions=actions))
-    return TimelineResult(
-        interval=interval,
-        buckets=buckets,
-        total=sum(b.total for b in buckets),
-        filter=flt.describe(),
-        plan=plan.model(),
-    )
+    with cold:  # one DuckDB view for the whole operation
+        merged: dict[int, dict[str, int]] = {}
+        for part in (hot.timeline(flt, step), cold.timeline(flt, step)):
+            for (stamp, action), n in part.items():
+                actions = merged.setdefault(stamp, {})
+                actions[action] = actions.get(action, 0) + n
+        buckets = []
+        for i in range(count):
+            stamp = first + i * step
+            actions = dict(sorted(merged.get(stamp, {}).items()))
+            when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=stamp)
+            buckets.append(
+                TimelineBucket(time=iso(when), total=sum(actions.values()), actions=actions)
+            )
+        return TimelineResult(
+            interval=interval,
+            buckets=buckets,
+            total=sum(b.total for b in buckets),
+            filter=flt.describe(),
+            plan=plan.model(),
+        )

@@ -17,7 +17,7 @@ import ipaddress
 import re
 from typing import Any
 
-from query.filters import Filter, IPNetwork, RuleRef
+from query.filters import FILTER_FIELDS, KEYWORD_WORDS, Filter, IPNetwork, RuleRef
 
 IP_HEX_FUNCTION = "wafsiem_ip_hex"
 _V4_MAPPED = int(ipaddress.IPv6Address("::ffff:0.0.0.0"))
@@ -106,17 +106,10 @@ def where(flt: Filter) -> tuple[str, list[Any]]:
     params: list[Any] = [flt.start.date(), flt.end.date(), flt.start, flt.end]
     # date prunes whole partitions; the timestamp range is the exact, half-open one
     parts = [f"date BETWEEN ? AND ? AND {col('@timestamp')} >= ? AND {col('@timestamp')} < ?"]
-    simple = {
-        "action": "waf.action",
-        "country": "source.geo.country_iso_code",
-        "host": "url.domain",
-        "method": "http.request.method",
-        "ja4": "tls.client.ja4",
-    }
-    for word, column in simple.items():
+    for word in KEYWORD_WORDS:
         values: tuple[str, ...] = getattr(flt, word)
         if values:
-            parts.append(_in(column, values, params))
+            parts.append(_in(FILTER_FIELDS[word][0], values, params))
     if flt.webacl:
         arn = _in("waf.webacl.arn", flt.webacl, params)
         name = _in("waf.webacl.name", flt.webacl, params)

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from opensearchpy import ConflictError, NotFoundError, OpenSearch
 
+from wafsiem.state_index import ensure_small_index
+
 Result = Literal[
     "pending",
     "applied",
@@ -29,10 +31,8 @@ Result = Literal[
 State = Literal["active", "reverting", "conflict", "reverted", "expired"]
 Kind = Literal["override", "revert"]
 
-_KEYWORDS = (
-    "id",
-    "kind",
-    "actor",
+# what an override targets: copied onto its revert record
+TARGET_FIELDS = (
     "webacl",
     "webacl_name",
     "scope",
@@ -42,6 +42,12 @@ _KEYWORDS = (
     "sub_rule",
     "shape",
     "action",
+)
+_KEYWORDS = (
+    "id",
+    "kind",
+    "actor",
+    *TARGET_FIELDS,
     "result",
     "state",
     "lock_token",
@@ -87,17 +93,7 @@ def iso(moment: datetime) -> str:
 
 def ensure_audit_index(client: OpenSearch, index: str) -> bool:
     """Create the audit index with its explicit mapping when missing."""
-    if client.indices.exists(index=index):
-        return False
-    response = client.indices.create(
-        index=index,
-        body={
-            "settings": {"number_of_shards": 1, "number_of_replicas": 0},
-            "mappings": AUDIT_MAPPING,
-        },
-        ignore=[400],  # created concurrently
-    )
-    return bool(response.get("acknowledged"))
+    return ensure_small_index(client, index, AUDIT_MAPPING)
 
 
 class AuditLog:

@@ -7,6 +7,7 @@ import getpass
 import json
 import logging
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -117,6 +118,20 @@ def _finish(record: dict[str, Any], as_json: bool, failed: str | None = None) ->
         sys.exit(1)
 
 
+def _attempt(call: Callable[[], dict[str, Any]], as_json: bool) -> None:
+    """Run an override or revert and print its audit record (a refusal exits 1)."""
+    from rules_admin.overrides import OverrideError
+
+    try:
+        record = call()
+    except OverrideError as exc:
+        if exc.record is None:
+            raise
+        _finish(exc.record, as_json, exc.message)
+        return
+    _finish(record, as_json)
+
+
 @click.group("rules")
 def rules_group() -> None:
     """Show a web ACL's rules; switch a rule to COUNT and revert it (audited)."""
@@ -176,10 +191,8 @@ def rules_override(
     as_json: bool,
 ) -> None:
     """Switch RULE (or --sub-rule inside it) of WEBACL_ARN to COUNT."""
-    from rules_admin.overrides import OverrideError
-
-    try:
-        record = _service().override(
+    _attempt(
+        lambda: _service().override(
             webacl_arn,
             rule,
             sub_rule,
@@ -187,13 +200,9 @@ def rules_override(
             actor=cli_actor(),
             ttl_minutes=ttl_minutes,
             dry_run=dry_run,
-        )
-    except OverrideError as exc:
-        if exc.record is None:
-            raise
-        _finish(exc.record, as_json, exc.message)
-        return
-    _finish(record, as_json)
+        ),
+        as_json,
+    )
 
 
 @rules_group.command("revert")
@@ -202,16 +211,7 @@ def rules_override(
 @json_option
 def rules_revert(override_id: str, reason: str, as_json: bool) -> None:
     """Restore exactly the action OVERRIDE_ID replaced."""
-    from rules_admin.overrides import OverrideError
-
-    try:
-        record = _service().revert(override_id, actor=cli_actor(), reason=reason)
-    except OverrideError as exc:
-        if exc.record is None:
-            raise
-        _finish(exc.record, as_json, exc.message)
-        return
-    _finish(record, as_json)
+    _attempt(lambda: _service().revert(override_id, actor=cli_actor(), reason=reason), as_json)
 
 
 # -- keys ----------------------------------------------------------------------------------

@@ -6,17 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-OverrideState = Literal["active", "reverting", "conflict", "reverted", "expired"]
-AuditResult = Literal[
-    "pending",
-    "applied",
-    "dry_run",
-    "unchanged",
-    "refused",
-    "failed",
-    "reverted",
-    "verify_failed",
-]
+from rules_admin.audit import Result as AuditResult
+from rules_admin.audit import State as OverrideState
+
 NAME_PATTERN = r"^[\w\-]+$"  # WAFv2 rule names: letters, digits, _ and -
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from opensearchpy import OpenSearch
 
-from rules_admin.audit import AuditLog, iso, now_utc
+from rules_admin.audit import TARGET_FIELDS, AuditLog, iso, now_utc
 from rules_admin.managed_rules import SubRuleResolver
 from rules_admin.webacl import (
     Change,
@@ -211,22 +211,7 @@ class OverrideService:
         if found is None or found[0].get("kind") != "override":
             raise self._fail(record, "refused", f"no override {override_id!r}", 404)
         original, seq_no, term = found
-        record.update(
-            {
-                k: original.get(k)
-                for k in (
-                    "webacl",
-                    "webacl_name",
-                    "scope",
-                    "region",
-                    "account",
-                    "rule",
-                    "sub_rule",
-                    "shape",
-                    "action",
-                )
-            }
-        )
+        record.update({k: original.get(k) for k in TARGET_FIELDS})
         if original.get("result") != "applied":
             raise self._fail(
                 record,

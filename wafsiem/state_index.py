@@ -17,16 +17,21 @@ STATE_MAPPING: dict[str, Any] = {
 }
 
 
-def ensure_state_index(client: OpenSearch, index: str) -> bool:
-    """Create the state index when missing; True when this call created it."""
+def ensure_small_index(client: OpenSearch, index: str, mapping: dict[str, Any]) -> bool:
+    """Create a one-shard index with ``mapping`` when missing; True when this call did."""
     if client.indices.exists(index=index):
         return False
     response = client.indices.create(
         index=index,
         body={
             "settings": {"number_of_shards": 1, "number_of_replicas": 0},
-            "mappings": STATE_MAPPING,
+            "mappings": mapping,
         },
         ignore=[400],  # created concurrently: resource_already_exists_exception
     )
     return bool(response.get("acknowledged"))
+
+
+def ensure_state_index(client: OpenSearch, index: str) -> bool:
+    """Create the state index when missing; True when this call created it."""
+    return ensure_small_index(client, index, STATE_MAPPING)
