@@ -19,8 +19,6 @@ from query import dsl
 from query.filters import Filter
 
 PAGE = 5_000
-# cardinality is exact (a hash set, no sketch) below this many distinct values per bucket
-PRECISION_THRESHOLD = 40_000
 
 Key = tuple[str | None, ...]
 
@@ -120,21 +118,6 @@ class HotTier:
             tuple(b["key"][f"k{i}"] for i in range(len(fields))): int(b["doc_count"])
             for b in self._composite(flt, sources)
         }
-
-    def distinct_ips(self, flt: Filter, fields: tuple[str, ...], keys: list[Key]) -> dict[Key, int]:
-        """Distinct ``source.ip`` for each of ``keys`` (exact below PRECISION_THRESHOLD)."""
-        sources = self._sources(fields, nullable_tail=True)
-        sub = {
-            "ips": {
-                "cardinality": {"field": "source.ip", "precision_threshold": PRECISION_THRESHOLD}
-            }
-        }
-        wanted = set(keys)
-        found = {
-            tuple(b["key"][f"k{i}"] for i in range(len(fields))): int(b["ips"]["value"])
-            for b in self._composite(flt, sources, sub, only=(fields[0], keys))
-        }
-        return {key: n for key, n in found.items() if key in wanted}
 
     def ip_sets(self, flt: Filter, fields: tuple[str, ...], keys: list[Key]) -> dict[Key, set[str]]:
         """The set of ``source.ip`` for each of ``keys`` (for unions with the cold tier)."""

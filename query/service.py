@@ -203,9 +203,8 @@ def top(ctx: QueryContext, flt: Filter, *, by: TopBy = "rule", size: int = 10) -
                     counts[key] = counts.get(key, 0) + n
         ranked = sorted(counts.items(), key=_rank)[:size]
         chosen = [key for key, _ in ranked]
-        if with_ips and chosen and plan.hot and not plan.cold:
-            ips = hot.distinct_ips(flt, fields, chosen)
-        elif with_ips and chosen and plan.hot and plan.cold:
+        if with_ips and chosen and plan.hot:
+            # exact: the union of the tiers' address sets (a cardinality sketch is not)
             union = hot.ip_sets(flt, fields, chosen)
             for key, values in cold.ip_sets(flt, fields, chosen).items():
                 union.setdefault(key, set()).update(values)
