@@ -41,6 +41,10 @@ MAX_VALUES = 100  # values per filter word
 MAX_VALUE_LENGTH = 8192
 DEFAULT_WINDOW = timedelta(hours=24)
 
+# times a filter may name (Filter.days() must be able to step past the end)
+_MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_TIME = datetime(9000, 1, 1, tzinfo=UTC)
+
 _RELATIVE = re.compile(r"^(?:now)?\s*-\s*(\d{1,6})\s*(s|m|h|d|w)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -114,20 +118,29 @@ def parse_time(value: str, *, now: datetime, word: str) -> datetime:
     if text.lower() == "now":
         return now
     relative = _RELATIVE.match(text.lower())
-    if relative:
-        amount, unit = int(relative.group(1)), relative.group(2)
-        return now - timedelta(**{_UNITS[unit]: amount})
     try:
-        parsed = datetime.fromisoformat(text.replace("z", "Z"))
+        if relative:
+            amount, unit = int(relative.group(1)), relative.group(2)
+            parsed = now - timedelta(**{_UNITS[unit]: amount})
+        else:
+            parsed = datetime.fromisoformat(text.replace("z", "Z"))
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            parsed = parsed.astimezone(UTC)
     except ValueError:
         raise FilterError(
             f"{word}: {value[:80]!r} is not a time",
             hint="use ISO 8601 (2026-11-20T10:00:00Z), a date, 'now' or a relative "
             "time such as -24h, -30m, -7d",
         ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    except OverflowError:
+        parsed = _MAX_TIME + timedelta(days=1)  # out of range: refused below
+    if not _MIN_TIME <= parsed <= _MAX_TIME:
+        raise FilterError(
+            f"{word}: {value[:80]!r} is out of range",
+            hint=f"times are between {iso(_MIN_TIME)} and {iso(_MAX_TIME)}",
+        )
+    return parsed
 
 
 def parse_network(value: str) -> IPNetwork:
@@ -155,13 +168,20 @@ def _parse_rule(value: str) -> RuleRef:
 def _values(word: str, raw: object) -> list[str]:
     if raw is None:
         return []
-    items = [raw] if isinstance(raw, str) else list(raw)  # type: ignore[call-overload]
+    if not isinstance(raw, str | list | tuple):
+        raise FilterError(f"{word}: expected text, got {type(raw).__name__}")
+    items = [raw] if isinstance(raw, str) else list(raw)
     values: list[str] = []
     for item in items:
         if not isinstance(item, str):
             raise FilterError(f"{word}: expected text, got {type(item).__name__}")
         if item == "":
             raise FilterError(f"{word}: empty value")
+        if not item.isascii():
+            try:
+                item.encode("utf-8")  # lone surrogates (undecodable argv bytes) are not text
+            except UnicodeEncodeError:
+                raise FilterError(f"{word}: value is not valid UTF-8 text") from None
         if len(item) > MAX_VALUE_LENGTH:
             raise FilterError(f"{word}: value longer than {MAX_VALUE_LENGTH} characters")
         values.append(item)
@@ -191,7 +211,7 @@ def build_filter(
         raise FilterError(f"to ({iso(end)}) must be after from ({iso(start)})")
     if max_range is not None and end - start > max_range:
         raise FilterError(
-            f"the range {iso(start)} .. {iso(end)} is longer than the maximum "
+            f"from/to: the range {iso(start)} .. {iso(end)} is longer than the maximum "
             f"of {max_range.days} days",
             hint="narrow from/to, or raise query.max_range_days in the settings",
         )
