@@ -39,6 +39,8 @@ FILTER_WORDS = ("from", "to", *FILTER_FIELDS)
 KEYWORD_WORDS = ("action", "country", "host", "method", "ja4")
 MAX_VALUES = 100  # values per filter word
 MAX_VALUE_LENGTH = 8192
+# OpenSearch refuses a prefix query longer than this (Lucene: "input automaton is too big")
+MAX_PREFIX_BYTES = 1000
 DEFAULT_WINDOW = timedelta(hours=24)
 
 # times a filter may name (Filter.days() must be able to step past the end)
@@ -216,6 +218,8 @@ def build_filter(
             hint="narrow from/to, or raise query.max_range_days in the settings",
         )
     values = {word: _values(word, raw.get(word)) for word in FILTER_FIELDS}
+    if any(len(v.encode("utf-8")) > MAX_PREFIX_BYTES for v in values["path_prefix"]):
+        raise FilterError(f"path_prefix: value longer than {MAX_PREFIX_BYTES} bytes (UTF-8)")
     return Filter(
         start=start,
         end=end,
