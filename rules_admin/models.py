@@ -100,3 +100,43 @@ def outcome_message(record: dict[str, Any]) -> str:
     if result == "unchanged":
         return f"{target}: {record.get('status') or 'already COUNT'}; nothing written"
     return f"{target}: {result}: {record.get('error')}"
+
+
+# -- triage --------------------------------------------------------------------------------
+
+
+class ValueCount(BaseModel):
+    value: str | None
+    count: int
+
+
+class TopClient(BaseModel):
+    ip: str | None
+    count: int
+    share: float = Field(description="the address's share of the rule's blocks in the window")
+
+
+class TriageRule(BaseModel):
+    webacl: str | None = Field(description="web ACL name")
+    webacl_arn: str
+    rule: str | None = Field(description="terminating rule (the web ACL's rule name)")
+    sub_rule: str | None = Field(description="the rule inside the group, when a group blocked")
+    blocks: int
+    baseline_blocks: int
+    spike_ratio: float | None = Field(
+        description="blocks per second in the window over blocks per second in the "
+        "baseline; null when the baseline has none"
+    )
+    client_ips: int = Field(description="distinct source.ip")
+    countries: int = Field(description="distinct source.geo.country_iso_code")
+    top_client_ip: TopClient | None
+    top_hosts: list[ValueCount]
+    top_paths: list[ValueCount]
+    sample_request_ids: list[str]
+
+
+class TriageResult(BaseModel):
+    filter: dict[str, Any]
+    baseline: dict[str, str] = Field(description="from/to of the baseline window")
+    total_blocks: int
+    rules: list[TriageRule]
