@@ -24,6 +24,7 @@ from ingest.firehose import FirehoseService
 from query.api import router as query_router
 from rules_admin.api import router as overrides_router
 from rules_admin.overrides import OverrideService
+from rules_admin.triage_api import router as triage_router
 from wafsiem.clients import opensearch_client, s3_client, wafv2_client
 from wafsiem.errors import WafsiemError
 from wafsiem.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -73,6 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(WafsiemError, _wafsiem_error)
     app.include_router(ingest_router)
     app.include_router(overrides_router)
+    app.include_router(triage_router)
     app.include_router(query_router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["ops"])
     app.add_api_route("/metrics", metrics, methods=["GET"], tags=["ops"])
