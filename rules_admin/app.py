@@ -23,6 +23,7 @@ from ingest.api import router as ingest_router
 from ingest.firehose import FirehoseService
 from query.api import router as query_router
 from rules_admin.api import router as overrides_router
+from rules_admin.detector import detector_from_settings, detector_loop
 from rules_admin.overrides import OverrideService
 from rules_admin.triage_api import router as triage_router
 from wafsiem.clients import opensearch_client, s3_client, wafv2_client
@@ -54,9 +55,21 @@ def create_app(settings: Settings) -> FastAPI:
             ttl_task = asyncio.create_task(
                 _ttl_loop(app.state.overrides, settings.rules.ttl_check_seconds)
             )
+        detect_task = None
+        if settings.detector.interval_seconds > 0:
+            detector = detector_from_settings(
+                settings, opensearch, app.state.s3, app.state.overrides
+            )
+            detect_task = asyncio.create_task(
+                detector_loop(detector, settings.detector.interval_seconds)
+            )
         try:
             yield
         finally:
+            if detect_task is not None:
+                detect_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await detect_task
             if ttl_task is not None:
                 ttl_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

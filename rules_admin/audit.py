@@ -160,6 +160,7 @@ class AuditLog:
         *,
         filters: dict[str, str | list[str]] | None = None,
         expires_before: datetime | None = None,
+        since: datetime | None = None,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
         """Records newest first; ``filters`` are exact keyword matches (term/terms)."""
@@ -174,6 +175,8 @@ class AuditLog:
                 clauses.append({"term": {name: value}})
         if expires_before is not None:
             clauses.append({"range": {"expires_at": {"lte": iso(expires_before)}}})
+        if since is not None:
+            clauses.append({"range": {"@timestamp": {"gte": iso(since)}}})
         body = {
             "size": limit,
             "query": {"bool": {"filter": clauses}},

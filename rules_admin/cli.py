@@ -1,5 +1,5 @@
-"""``wafsiem serve`` (the HTTP API under uvicorn), ``wafsiem rules show|override|revert``
-and ``wafsiem keys new``."""
+"""``wafsiem serve`` (the HTTP API under uvicorn), ``wafsiem rules show|override|revert``,
+``wafsiem keys new`` and ``wafsiem detect run|backtest``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -19,6 +20,7 @@ from wafsiem.output import console, emit, json_option, print_json
 from wafsiem.settings import get_settings
 
 if TYPE_CHECKING:
+    from rules_admin.detector import Decision, Detector
     from rules_admin.overrides import OverrideService
 
 log = logging.getLogger(__name__)
@@ -243,3 +245,84 @@ def keys_new(name: str, scope: str, as_json: bool) -> None:
     click.echo(f"key (shown once, give it to {name}): {key}")
     click.echo("add this entry to the JSON list in WAFSIEM_API__KEYS:")
     click.echo(json.dumps(entry))
+
+
+# -- detect: run, backtest -----------------------------------------------------------------
+
+
+def register_detect(root: click.Group) -> None:
+    root.add_command(detect_group)
+
+
+def _moment(value: str | None, word: str) -> datetime:
+    from query.filters import parse_time
+
+    now = datetime.now(UTC)
+    return parse_time(value, now=now, word=word) if value else now
+
+
+def _detector(with_overrides: bool) -> Detector:
+    from query.service import QueryContext
+    from rules_admin.detector import Detector
+    from tiering.store import open_store
+
+    settings = get_settings()
+    opensearch = opensearch_client(settings)
+    ctx = QueryContext.from_settings(settings, opensearch, open_store(settings.cold_uri, settings))
+    overrides = _service() if with_overrides else None
+    return Detector(ctx, settings.detector, overrides=overrides)
+
+
+def _print_decision(decision: Decision, as_json: bool) -> None:
+    data = decision.as_json()
+    if as_json:
+        click.echo(json.dumps(data, separators=(",", ":")))
+        return
+    target = f"{data['webacl']} {decision.key.label()}"
+    result = f" [{data['result']}]" if data.get("result") else ""
+    console().print(
+        f"{data['at']} {data['action']:<8} {target}{result}: {'; '.join(decision.reasons)}",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+@click.group("detect")
+def detect_group() -> None:
+    """Find false-positive block spikes; switch allowed rules to COUNT (see docs/detector.md)."""
+
+
+@detect_group.command("run")
+@click.option(
+    "--apply", "apply", is_flag=True, help="write overrides (also: WAFSIEM_DETECTOR__APPLY)"
+)
+@click.option("--at", "at", default=None, help="judge as if it were this moment (ISO 8601)")
+@json_option
+def detect_run(apply: bool, at: str | None, as_json: bool) -> None:
+    """Judge the last window once; dry run unless --apply or the APPLY setting."""
+    moment = _moment(at, "at")
+    detector = _detector(with_overrides=True)
+    decisions = detector.run(moment, datetime.now(UTC), apply=apply or detector.cfg.apply)
+    for decision in decisions:
+        _print_decision(decision, as_json)
+    if not decisions and not as_json:
+        console().print(f"{moment.isoformat()}: no rule's blocks spike", markup=False)
+
+
+@detect_group.command("backtest")
+@click.option("--from", "from_", required=True, help="first moment judged (ISO 8601)")
+@click.option("--to", "to", required=True, help="last moment judged (ISO 8601)")
+@click.option("--step", default="1m", show_default=True, help="e.g. 1m, 5m, 1h")
+@click.option("--json/--text", "as_json", default=True, show_default=True, help="JSON lines")
+def detect_backtest(from_: str, to: str, step: str, as_json: bool) -> None:
+    """Walk a past range without writing; print every decision (JSON lines: at, webacl,
+    rule, sub_rule, action, evidence)."""
+    from rules_admin.triage import parse_duration
+
+    start, end = _moment(from_, "from"), _moment(to, "to")
+    if end < start:
+        raise click.BadParameter("--to must not be before --from")
+    for decision in _detector(with_overrides=False).backtest(
+        start, end, parse_duration(step, word="step")
+    ):
+        _print_decision(decision, as_json)

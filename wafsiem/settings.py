@@ -124,17 +124,53 @@ class QuerySettings(BaseModel):
 
 
 class DetectorSettings(BaseModel):
-    apply: bool = False
-    allow_rules: list[str] = Field(default_factory=list)
-    protected_rules: list[str] = Field(default_factory=list)
+    """The false-positive detector (``rules_admin.detector``); see docs/detector.md."""
+
+    apply: bool = Field(default=False, description="write overrides (default: dry run)")
+    allow_rules: list[str] = Field(
+        default_factory=list,
+        description="`Rule` or `Rule:SubRule` the detector may switch; `*` for any; empty: none",
+    )
+    protected_rules: list[str] = Field(
+        default_factory=list, description="`Rule` or `Rule:SubRule` never touched"
+    )
+    interval_seconds: float = Field(
+        default=60.0, ge=0, description="how often `wafsiem serve` runs it; 0 disables"
+    )
+    window_minutes: int = Field(default=5, ge=1, description="the window judged")
+    baseline_minutes: int = Field(default=60, ge=1, description="the window before it")
+    ttl_minutes: int = Field(default=24 * 60, ge=1, description="automatic overrides expire")
+    max_overrides_per_hour: int = Field(default=3, ge=0)
+    cooldown_minutes: int = Field(
+        default=60, ge=0, description="no new override of the same rule within this"
+    )
+    # a spike
+    min_blocks: int = Field(default=10, ge=1)
+    min_spike_ratio: float = Field(default=5.0, ge=1)
+    # breadth
+    min_client_ips: int = Field(default=10, ge=1)
+    broad_client_ips: int = Field(default=50, ge=1)
+    broad_countries: int = Field(default=5, ge=1)
+    min_known_client_share: float = Field(
+        default=0.5, ge=0, le=1, description="blocked IPs also allowed lately, when narrow"
+    )
+    # customers, not attackers
+    max_blocks_per_ip: float = Field(default=10.0, gt=0)
+    max_top_ip_share: float = Field(default=0.25, ge=0, le=1)
+    min_browser_share: float = Field(default=0.8, ge=0, le=1)
+    max_payload_share: float = Field(default=0.05, ge=0, le=1)
+    max_scanner_path_share: float = Field(default=0.05, ge=0, le=1)
+    max_other_rule_ip_share: float = Field(default=0.1, ge=0, le=1)
+    max_top_ja4_share: float = Field(default=0.8, ge=0, le=1)
 
 
 class RulesSettings(BaseModel):
     """Rule overrides through WAFv2 (``rules_admin``)."""
 
     update_min_interval_seconds: float = Field(
-        default=1.0, ge=0, description="at most one UpdateWebACL per this many seconds "
-        "per (account, region)"
+        default=1.0,
+        ge=0,
+        description="at most one UpdateWebACL per this many seconds per (account, region)",
     )
     lock_retries: int = Field(
         default=5, ge=1, description="UpdateWebACL attempts on WAFOptimisticLockException"
@@ -143,8 +179,9 @@ class RulesSettings(BaseModel):
         default=0.2, ge=0, description="base of the jittered exponential backoff"
     )
     ttl_check_seconds: float = Field(
-        default=30.0, ge=0, description="how often `wafsiem serve` reverts expired "
-        "overrides; 0 disables the loop"
+        default=30.0,
+        ge=0,
+        description="how often `wafsiem serve` reverts expired overrides; 0 disables the loop",
     )
     default_ttl_minutes: int | None = Field(
         default=None, ge=1, description="TTL of an override when none is given; empty: none"
