@@ -148,7 +148,7 @@ class World:
 
 
 def world(suite: Suite, settings: Settings, opensearch: Any, unique: str, **cfg: Any) -> World:
-    client = wafv2_client(settings, "us-east-1")
+    client: Any = wafv2_client(settings, "us-east-1")
     acls = {}
     for acl in suite.truth.webacls:
         summary = client.create_web_acl(
