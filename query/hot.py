@@ -19,6 +19,10 @@ from query import dsl
 from query.filters import Filter
 
 PAGE = 5_000
+# Index names in the request line beyond this many bytes would pass OpenSearch's 4 KB
+# HTTP line limit (about 200 days): then the prefix pattern is searched and the days are
+# a ``terms`` filter on ``_index`` instead.
+MAX_INDEX_LIST = 2_000
 
 Key = tuple[str | None, ...]
 
@@ -30,8 +34,23 @@ class HotTier:
     days: list[date]
 
     @property
+    def names(self) -> list[str]:
+        return [f"{self.prefix}-{day:%Y.%m.%d}" for day in self.days]
+
+    @property
+    def by_pattern(self) -> bool:
+        return len(",".join(self.names)) > MAX_INDEX_LIST
+
+    @property
     def indices(self) -> str:
-        return ",".join(f"{self.prefix}-{day:%Y.%m.%d}" for day in self.days)
+        return f"{self.prefix}-*" if self.by_pattern else ",".join(self.names)
+
+    def query(self, flt: Filter) -> dict[str, Any]:
+        """The filter's DSL, limited to this tier's days when they are searched by pattern."""
+        query = dsl.query(flt)
+        if self.by_pattern:
+            query["bool"]["filter"].append({"terms": {"_index": self.names}})
+        return query
 
     def _search(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.client.search(
@@ -54,7 +73,7 @@ class HotTier:
         if not self.days:
             return []
         body: dict[str, Any] = {
-            "query": dsl.query(flt),
+            "query": self.query(flt),
             "size": limit,
             "sort": [{"@timestamp": "desc"}, {"event.id": "desc"}],
             "track_total_hits": False,
@@ -79,7 +98,7 @@ class HotTier:
         those whose first key field has one of the keys' first values."""
         if not self.days:
             return
-        query = dsl.query(flt)
+        query = self.query(flt)
         if only is not None:
             field, keys = only
             values = sorted({k[0] for k in keys if k[0] is not None})
@@ -139,7 +158,7 @@ class HotTier:
         return int(
             self.client.count(
                 index=self.indices,
-                body={"query": dsl.query(flt)},
+                body={"query": self.query(flt)},
                 params={"ignore_unavailable": "true", "allow_no_indices": "true"},
             )["count"]
         )
