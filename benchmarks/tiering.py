@@ -63,6 +63,25 @@ def main() -> None:
         client.indices.delete_index_template(name=prefix, ignore=[404])
 
 
+def settle(client: Any, index: str, timeout: float = 120.0) -> None:
+    """Wait until the force merge has settled: one segment per primary shard and the same
+    primary store size on three reads a second apart (right after a merge OpenSearch can
+    still count the old segments' files, or not yet count the new one's)."""
+    client.indices.flush(index=index)
+    client.indices.refresh(index=index)
+    deadline = time.monotonic() + timeout
+    sizes: list[int] = []
+    while time.monotonic() < deadline:
+        stats = client.indices.stats(index=index, metric="store,segments")["_all"]["primaries"]
+        shards = client.indices.get_settings(index=index)[index]["settings"]["index"]
+        if stats["segments"]["count"] <= int(shards["number_of_shards"]):
+            sizes.append(int(stats["store"]["size_in_bytes"]))
+            if len(sizes) >= 3 and len(set(sizes[-3:])) == 1:
+                return
+        time.sleep(1.0)
+    print(f"warning: store size of {index} did not settle: {sizes[-5:]}", file=sys.stderr)
+
+
 def run(client: Any, settings: Any, tmp: Path, prefix: str, state: str, args: Any) -> None:
     out = tmp / "logs"
     generated = json.loads(subprocess.run(  # noqa: S603 (our own CLI, fixed arguments)
@@ -78,6 +97,7 @@ def run(client: Any, settings: Any, tmp: Path, prefix: str, state: str, args: An
     index = f"{prefix}-{DAY.replace('-', '.')}"
     client.indices.refresh(index=index)
     client.indices.forcemerge(index=index, max_num_segments=1)
+    settle(client, index)
     hot = hot_indices(client, prefix)[datetime.fromisoformat(DAY).date()]
     rows = hot.docs
 
