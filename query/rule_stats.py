@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from query import dsl, sql
+from query import sql
 from query.cold import ColdTier
 from query.filters import Filter, RuleRef
 from query.hot import PAGE, HotTier
@@ -125,7 +125,7 @@ def ips_matching(ctx: QueryContext, flt: Filter, ips: Iterable[str]) -> set[str]
 def _hot_ips(tier: HotTier, flt: Filter, chunk: list[str]) -> set[str]:
     if not tier.days:
         return set()
-    query = dsl.query(flt)
+    query = tier.query(flt)  # limited to the tier's days when searched by pattern
     query["bool"]["filter"].append({"terms": {"source.ip": chunk}})
     found: set[str] = set()
     after: dict[str, Any] | None = None
