@@ -325,6 +325,10 @@ def test_duckdb_matches_only_the_literal_rows(cold_view: Any, word: str) -> None
         expected = _expected(word, value, rows)
         assert expected, value
         assert _matched(cold_view, flt_of(word, value)) == expected, (word, value)
+        if word == "rule" and value in rows:  # Rule:SubRule: both parts must match
+            n = rows.index(value)
+            assert _matched(cold_view, flt_of(word, f"{value}:sub{n}")) == {f"e{n:04d}"}
+            assert _matched(cold_view, flt_of(word, f"{value}:sub{n + 1}")) == set()
     # nothing was dropped or changed by the statements above
     assert cold_view.execute("SELECT count(*) FROM waf_logs").fetchone()[0] == total
 
