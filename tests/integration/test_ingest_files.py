@@ -44,9 +44,7 @@ def test_files_indexed_then_replayed_without_duplicates(
     dead = opensearch.search(
         index=target.deadletter_index, body={"size": 10, "sort": [{"origin.offset": "asc"}]}
     )["hits"]["hits"]
-    assert sorted(base64.b64decode(h["_source"]["raw"]["base64"]) for h in dead) == sorted(
-        garbage
-    )
+    assert sorted(base64.b64decode(h["_source"]["raw"]["base64"]) for h in dead) == sorted(garbage)
     reasons = {h["_source"]["reason"] for h in dead}
     assert reasons == {"not_json", "not_object", "missing_http_request"}
     assert {h["_source"]["origin"]["name"] for h in dead} == {str(files[0])}
@@ -70,9 +68,7 @@ def test_a_bad_file_never_stops_the_others(
     good = tmp_path / "good.log"
     good.write_bytes(ndjson([waf_record(n) for n in range(5)]))
     vanished = tmp_path / "vanished.log.gz"
-    report = ingest_files(
-        [vanished, good], indexer=indexer, options=ParserOptions(), target=target
-    )
+    report = ingest_files([vanished, good], indexer=indexer, options=ParserOptions(), target=target)
     assert report.failed_streams == 1
     assert report.streams[0].error is not None and "vanished.log.gz" in report.streams[0].error
     assert report.streams[1].indexed == 5

@@ -126,9 +126,7 @@ def test_sqs_notifications_direct_sns_and_test_event(
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"Event": "s3:TestEvent"}))
 
     def ingest_object(b: str, k: str) -> StreamReport:
-        return ingest_s3_object(
-            s3, b, k, indexer=indexer, options=ParserOptions(), target=target
-        )
+        return ingest_s3_object(s3, b, k, indexer=indexer, options=ParserOptions(), target=target)
 
     report = consume(sqs, url, ingest_object, wait_seconds=1)
     assert (report.messages, report.deleted, report.test_events) == (3, 3, 1)

@@ -22,9 +22,9 @@ def test_opensearch_indexes_and_searches(opensearch: Any, index_name: str) -> No
         refresh=True,
     )
     opensearch.index(index=index_name, id="doc-2", body={"waf": {"action": "ALLOW"}}, refresh=True)
-    hits = opensearch.search(
-        index=index_name, body={"query": {"term": {"waf.action": "BLOCK"}}}
-    )["hits"]["hits"]
+    hits = opensearch.search(index=index_name, body={"query": {"term": {"waf.action": "BLOCK"}}})[
+        "hits"
+    ]["hits"]
     assert [h["_id"] for h in hits] == ["doc-1"]
     assert hits[0]["_source"]["url"]["path"] == "/checkout"
 
