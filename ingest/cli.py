@@ -19,6 +19,7 @@ from ingest.s3_source import S3Location, ingest_s3_object, ingest_s3_prefix
 from ingest.service import IngestTarget, ingest_file
 from ingest.sqs_source import MessageOutcome, SqsReport, consume
 from wafsiem.clients import opensearch_client, s3_client, sqs_client
+from wafsiem.logs import setup_logging
 from wafsiem.output import ProgressReporter, emit, json_option
 from wafsiem.settings import Settings, get_settings
 
@@ -115,6 +116,8 @@ def files_command(paths: tuple[Path, ...], as_json: bool) -> None:
 def s3_command(uri: str, follow: bool, interval: float, reset: bool, as_json: bool) -> None:
     """Backfill or poll s3://bucket/prefix in key order, resuming from its checkpoint."""
     settings = get_settings()
+    if follow:
+        setup_logging(settings.log)
     client = opensearch_client(settings)
     pipeline = _pipeline(settings, client)
     store = CheckpointStore(client, settings.opensearch.state_index)
@@ -165,6 +168,8 @@ def sqs_command(
 ) -> None:
     """S3 event notifications (direct or via SNS) from QUEUE (a URL or a queue name)."""
     settings = get_settings()
+    if follow:
+        setup_logging(settings.log)
     client = opensearch_client(settings)
     pipeline = _pipeline(settings, client)
     s3 = s3_client(settings)

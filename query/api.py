@@ -10,9 +10,10 @@ OpenSearch and DuckDB calls never stall the event loop); clients come from ``app
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
@@ -22,9 +23,11 @@ from query.models import EventsPage, Interval, TimelineResult, TopBy, TopResult
 from query.service import QueryContext, events, timeline, top
 from tiering.store import open_store
 from wafsiem.auth import Principal, require_scope
+from wafsiem.metrics import query_tier
 from wafsiem.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["query"])
+Result = TypeVar("Result", EventsPage, TopResult, TimelineResult)
 
 
 class QueryErrorResponse(BaseModel):
@@ -110,6 +113,20 @@ def _context(request: Request) -> QueryContext:
     return QueryContext.from_settings(settings, state.opensearch, store)
 
 
+def _metered(request: Request, operation: str, run: Callable[[], Result]) -> Result:
+    """Run a (validated) query; count it by operation and answering tier in the app's
+    metrics (``failed`` when it raised) and time it."""
+    metrics = getattr(request.app.state, "metrics", None)
+    started, tier = time.perf_counter(), "failed"
+    try:
+        result = run()
+        tier = query_tier(result.plan.hot_days, result.plan.cold_days)
+        return result
+    finally:
+        if metrics is not None:
+            metrics.record_query(operation, tier, time.perf_counter() - started)
+
+
 @router.get(
     "/events",
     response_model=EventsPage,
@@ -131,7 +148,11 @@ def get_events(
 ) -> EventsPage:
     flt = _filter(request, raw, ("limit", "cursor", "fields"))
     wanted = [f.strip() for part in fields or [] for f in part.split(",") if f.strip()]
-    return events(_context(request), flt, limit=limit, cursor=cursor, fields=wanted or None)
+    return _metered(
+        request,
+        "events",
+        lambda: events(_context(request), flt, limit=limit, cursor=cursor, fields=wanted or None),
+    )
 
 
 @router.get(
@@ -150,7 +171,7 @@ def get_top(
     ] = 10,
 ) -> TopResult:
     flt = _filter(request, raw, ("by", "size"))
-    return top(_context(request), flt, by=by, size=size)
+    return _metered(request, "top", lambda: top(_context(request), flt, by=by, size=size))
 
 
 @router.get(
@@ -168,4 +189,6 @@ def get_timeline(
     ] = "1h",
 ) -> TimelineResult:
     flt = _filter(request, raw, ("interval",))
-    return timeline(_context(request), flt, interval=interval)
+    return _metered(
+        request, "timeline", lambda: timeline(_context(request), flt, interval=interval)
+    )

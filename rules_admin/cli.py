@@ -41,16 +41,22 @@ def register(root: click.Group) -> None:
 @click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-    default="info",
-    show_default=True,
+    default=None,
+    help="default: settings log.level (WAFSIEM_LOG__LEVEL, info)",
 )
-def serve(host: str | None, port: int | None, as_json: bool, log_level: str) -> None:
-    """Serve POST /firehose, GET /healthz and GET /metrics until interrupted."""
+def serve(host: str | None, port: int | None, as_json: bool, log_level: str | None) -> None:
+    """Serve POST /firehose, GET /healthz and GET /metrics until interrupted.
+
+    Logs go to stderr: JSON lines when stderr is not a terminal, or with
+    WAFSIEM_LOG__FORMAT=json; text on a terminal (WAFSIEM_LOG__FORMAT=text forces it).
+    """
     import uvicorn
 
     from rules_admin.app import create_app
+    from wafsiem.logs import setup_logging
 
     settings = get_settings()
+    log_level = log_level or settings.log.level
     host = host or settings.api.host
     port = settings.api.port if port is None else port
     warning = None
@@ -68,11 +74,14 @@ def serve(host: str | None, port: int | None, as_json: bool, log_level: str) -> 
         out.print(f"wafsiem serving on http://{host}:{port}", markup=False, soft_wrap=True)
         if warning:
             out.print(f"warning: {warning}", markup=False, style="yellow")
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(settings.log, level=log_level)
     uvicorn.run(
-        create_app(settings), host=host, port=port, log_level=log_level, access_log=not as_json
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=None,  # uvicorn's loggers propagate to the handler set up above
+        access_log=not as_json,
     )
 
 

@@ -26,6 +26,7 @@ from query.rule_stats import RuleKey, ips_matching, rule_breakdowns, rule_counts
 from query.service import QueryContext
 from rules_admin.detector_logic import Features, features, gate, is_spike, judge
 from rules_admin.overrides import OverrideError, OverrideService
+from wafsiem.metrics import Metrics
 from wafsiem.settings import DetectorSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -337,15 +338,31 @@ def detector_from_settings(
     return Detector(ctx, settings.detector, overrides=overrides)
 
 
-async def detector_loop(detector: Detector, interval: float) -> None:
+async def detector_loop(
+    detector: Detector, interval: float, metrics: Metrics | None = None
+) -> None:
     """Judge the last window every ``interval`` seconds (blocking calls in a worker
-    thread); applies only when the APPLY setting is on. A failed round is logged."""
+    thread); applies only when the APPLY setting is on. A failed round is logged.
+    Decisions and rounds are counted in ``metrics`` when given."""
     while True:
         await asyncio.sleep(interval)
         try:
             now = datetime.now(UTC)
             done = await asyncio.to_thread(detector.run, now, now, apply=detector.cfg.apply)
             for decision in done:
-                log.info("detector: %s", decision.as_json())
+                log.info(
+                    "detector: %s %s (%s)",
+                    decision.action,
+                    decision.key.label(),
+                    decision.result or decision.verdict,
+                    extra={"decision": decision.as_json()},
+                )
+                if metrics is not None:
+                    metrics.record_decision(decision.action, decision.result)
         except Exception:
             log.exception("detector round failed")
+            if metrics is not None:
+                metrics.record_loop_round("detector", ok=False)
+        else:
+            if metrics is not None:
+                metrics.record_loop_round("detector", ok=True)

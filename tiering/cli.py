@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -14,6 +15,8 @@ from tiering.service import Tiering, run_tiering
 from tiering.status import restore_day, tier_status
 from tiering.store import open_store
 from wafsiem.clients import opensearch_client
+from wafsiem.logs import setup_logging
+from wafsiem.metrics import Metrics
 from wafsiem.output import ProgressReporter, emit, json_option
 from wafsiem.settings import Settings, get_settings
 
@@ -93,27 +96,40 @@ def tier_group() -> None:
     default=None,
     help="seconds a day's lease outlives a crashed holder (default 900)",
 )
+@click.option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="write wafsiem_tiering_* counters here for node_exporter's textfile collector",
+)
 @json_option
 def run_command(
     hot_days: int | None,
     dry_run: bool,
     page_size: int | None,
     lease_ttl: float | None,
+    metrics_file: Path | None,
     as_json: bool,
 ) -> None:
     """Export every daily index older than the hot window, verify, then delete it."""
     settings = get_settings()
+    setup_logging(settings.log)
+    metrics = Metrics()
     ctx = _context(settings, page_size, lease_ttl)
     days = settings.tiering.hot_days if hot_days is None else hot_days
     with ProgressReporter("tier run", None, as_json) as progress:
         ctx.on_rows = lambda rows: progress.advance(rows)
 
         def day_done(result: DayResult) -> None:
+            metrics.record_tiering_day(result.action, result.rows_added)
             if as_json:
                 progress.counters[result.action] = progress.counters.get(result.action, 0) + 1
                 progress.report()
 
         report = run_tiering(ctx, hot_days=days, dry_run=dry_run, on_day=day_done)
+    if metrics_file is not None:
+        metrics.tiering_last_run.set_to_current_time()
+        metrics.write_textfile(metrics_file)
     emit(report.model_dump(mode="json"), as_json, lambda out: _render_run(report, out))
     raise SystemExit(1 if report.failed else 0)
 

@@ -7,16 +7,35 @@ one process never share or collide on counters.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    write_to_textfile,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics", "query_tier"]
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0)
 
 
+def query_tier(hot_days: Iterable[object], cold_days: Iterable[object]) -> str:
+    """``hot``, ``cold``, ``mixed`` or ``none``: which tiers answered a query."""
+    hot, cold = bool(list(hot_days)), bool(list(cold_days))
+    return "mixed" if hot and cold else "hot" if hot else "cold" if cold else "none"
+
+
 class Metrics:
-    """Ingest counters (by source kind) and Firehose request counters and latency."""
+    """Ingest counters (by source kind), Firehose requests and latency, queries by
+    operation and tier, override attempts by result and actor, detector decisions,
+    background loop rounds, and tiering days by action."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
@@ -52,6 +71,55 @@ class Metrics:
             registry=r,
         )
 
+        self.query_requests = Counter(
+            "wafsiem_query_requests",
+            "query API requests by operation (events, top, timeline) and the tiers that "
+            "answered (hot, cold, mixed, none; failed when the query raised)",
+            ["operation", "tier"],
+            registry=r,
+        )
+        self.query_seconds = Histogram(
+            "wafsiem_query_seconds",
+            "time to answer a query API request",
+            ["operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.overrides = Counter(
+            "wafsiem_overrides",
+            "override and revert attempts by kind and audited result "
+            "(applied, dry_run, unchanged, reverted, refused, failed, verify_failed) and actor",
+            ["kind", "result", "actor"],
+            registry=r,
+        )
+        self.detector_decisions = Counter(
+            "wafsiem_detector_decisions",
+            "detector decisions by action (override, skip, keep) and result "
+            "(applied, dry_run, unchanged, failed; none when nothing was attempted)",
+            ["action", "result"],
+            registry=r,
+        )
+        self.loop_rounds = Counter(
+            "wafsiem_loop_rounds",
+            "rounds of the background loops of `wafsiem serve` (detector, ttl) by outcome",
+            ["loop", "outcome"],
+            registry=r,
+        )
+        self.tiering_days = Counter(
+            "wafsiem_tiering_days",
+            "days handled by `wafsiem tier run` by action",
+            ["action"],
+            registry=r,
+        )
+        self.tiering_rows = Counter(
+            "wafsiem_tiering_rows", "rows written to the cold tier", registry=r
+        )
+        self.tiering_last_run = Gauge(
+            "wafsiem_tiering_last_run_timestamp_seconds",
+            "when the last `wafsiem tier run` finished (Unix time)",
+            registry=r,
+        )
+
     def record_stream(
         self, kind: str, *, read: int, indexed: int, duplicates: int, dead_lettered: int
     ) -> None:
@@ -65,6 +133,35 @@ class Metrics:
         self.firehose_requests.labels(status=str(status)).inc()
         self.firehose_latency.observe(seconds)
 
+    def record_query(self, operation: str, tier: str, seconds: float) -> None:
+        self.query_requests.labels(operation=operation, tier=tier).inc()
+        self.query_seconds.labels(operation=operation).observe(seconds)
+
+    def record_override(self, record: Mapping[str, Any] | None) -> None:
+        """Count one override or revert attempt from its audit record."""
+        if not record:
+            return
+        self.overrides.labels(
+            kind=str(record.get("kind") or "override"),
+            result=str(record.get("result") or "unknown"),
+            actor=str(record.get("actor") or "unknown"),
+        ).inc()
+
+    def record_decision(self, action: str, result: str | None) -> None:
+        self.detector_decisions.labels(action=action, result=result or "none").inc()
+
+    def record_loop_round(self, loop: str, ok: bool) -> None:
+        self.loop_rounds.labels(loop=loop, outcome="ok" if ok else "failed").inc()
+
+    def record_tiering_day(self, action: str, rows: int) -> None:
+        self.tiering_days.labels(action=action).inc()
+        self.tiering_rows.inc(rows)
+
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format."""
         return generate_latest(self.registry)
+
+    def write_textfile(self, path: Path) -> None:
+        """The registry as a file for node_exporter's textfile collector (atomic rename):
+        how a batch job (``wafsiem tier run``) hands its counters to Prometheus."""
+        write_to_textfile(str(path), self.registry)

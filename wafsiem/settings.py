@@ -189,6 +189,20 @@ class RulesSettings(BaseModel):
     max_ttl_minutes: int = Field(default=7 * 24 * 60, ge=1)
 
 
+class LogSettings(BaseModel):
+    """Logs of ``wafsiem serve`` and the long-running loops (``wafsiem.logs``)."""
+
+    format: Literal["auto", "json", "text"] = Field(
+        default="auto", description="json: one object a line; auto: text on a terminal, else json"
+    )
+    level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+
+    @field_validator("format", "level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
 Scope = Literal["read", "write", "admin"]
 
 
@@ -252,6 +266,7 @@ class Settings(BaseSettings):
     detector: DetectorSettings = Field(default_factory=DetectorSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
     stack: StackSettings = Field(default_factory=StackSettings)
 
     @classmethod

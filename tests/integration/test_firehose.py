@@ -270,6 +270,7 @@ def test_healthz_ok_with_the_stack(settings: Settings, target: IngestTarget, buc
         assert {name: c["status"] for name, c in health.json()["checks"].items()} == {
             "opensearch": "ok",
             "s3": "ok",
+            "cold": "ok",
         }
     missing = app_settings(settings, target, bucket=f"{bucket}-missing")
     with TestClient(create_app(missing)) as no_bucket:
