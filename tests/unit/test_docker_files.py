@@ -6,6 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from wafsiem.settings import SQSSettings
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker" / "docker-compose.yml"
 
@@ -36,3 +38,19 @@ def test_dockerfile_copies_what_exists() -> None:
             for source in line.split()[1:-1]:
                 assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
     assert 'ENTRYPOINT ["wafsiem"]' in dockerfile
+
+
+def test_compose_runs_the_consumer_and_the_tiering_job() -> None:
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    image = services["wafsiem"]["image"]
+    consumer, tier = services["ingest-sqs"], services["tier"]
+    for service in (consumer, tier):
+        assert service["image"] == image == services["init"]["image"]
+        assert service["environment"] == services["wafsiem"]["environment"]
+        assert service["depends_on"]["init"]["condition"] == "service_completed_successfully"
+        assert service["healthcheck"] == {"disable": True}  # nothing listens on 8080 there
+    assert consumer["command"][:2] == ["ingest", "sqs"] and "--follow" in consumer["command"]
+    assert "wafsiem tier run" in tier["command"][0]
+    env = services["wafsiem"]["environment"]
+    assert env["WAFSIEM_LOG__FORMAT"] == "json"
+    assert consumer["command"][2] == SQSSettings().queue_name  # the queue `wafsiem init` makes
