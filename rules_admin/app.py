@@ -24,6 +24,7 @@ from rules_admin.detector import detector_from_settings, detector_loop
 from rules_admin.ops import MeteredOverrideService, ttl_loop
 from rules_admin.ops import router as ops_router
 from rules_admin.triage_api import router as triage_router
+from rules_admin.web import router as web_router
 from wafsiem.clients import opensearch_client, s3_client, wafv2_client
 from wafsiem.errors import WafsiemError
 from wafsiem.metrics import Metrics
@@ -86,6 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(overrides_router)
     app.include_router(triage_router)
     app.include_router(query_router)
+    app.include_router(web_router)
     app.include_router(ops_router)  # /healthz, /metrics (rules_admin/ops.py)
     return app
 
