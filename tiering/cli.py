@@ -129,7 +129,7 @@ def run_command(
         report = run_tiering(ctx, hot_days=days, dry_run=dry_run, on_day=day_done)
     if metrics_file is not None:
         metrics.tiering_last_run.set_to_current_time()
-        metrics.write_textfile(metrics_file)
+        metrics.write_textfile(metrics_file, prefix="wafsiem_tiering_")
     emit(report.model_dump(mode="json"), as_json, lambda out: _render_run(report, out))
     raise SystemExit(1 if report.failed else 0)
 

@@ -7,9 +7,9 @@ one process never share or collide on counters.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import (
     CollectorRegistry,
@@ -20,6 +20,7 @@ from prometheus_client import (
     write_to_textfile,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics", "query_tier"]
 
@@ -161,7 +162,20 @@ class Metrics:
         """The registry in the Prometheus text format."""
         return generate_latest(self.registry)
 
-    def write_textfile(self, path: Path) -> None:
-        """The registry as a file for node_exporter's textfile collector (atomic rename):
-        how a batch job (``wafsiem tier run``) hands its counters to Prometheus."""
-        write_to_textfile(str(path), self.registry)
+    def write_textfile(self, path: Path, prefix: str = "wafsiem_") -> None:
+        """The metrics named ``prefix…`` as a file for node_exporter's textfile collector
+        (atomic rename): how a batch job (``wafsiem tier run``) hands its counters to
+        Prometheus."""
+        write_to_textfile(str(path), cast(CollectorRegistry, _Only(self.registry, prefix)))
+
+
+class _Only:
+    """The families of a registry whose names start with a prefix (a read-only view)."""
+
+    def __init__(self, registry: CollectorRegistry, prefix: str) -> None:
+        self.registry, self.prefix = registry, prefix
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():
+            if family.name.startswith(self.prefix):
+                yield family

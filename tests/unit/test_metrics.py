@@ -63,8 +63,10 @@ def test_textfile_for_batch_jobs(tmp_path: Path) -> None:
     metrics.record_tiering_day("would_tier", 0)
     metrics.tiering_last_run.set(1_790_000_000)
     out = tmp_path / "wafsiem_tier.prom"
-    metrics.write_textfile(out)
+    metrics.record_query("top", "hot", 0.1)
+    metrics.write_textfile(out, prefix="wafsiem_tiering_")
     text = out.read_text()
+    assert "wafsiem_query" not in text and "wafsiem_firehose" not in text
     assert value(text, "wafsiem_tiering_days_total", action="would_tier") == 1
     assert value(text, "wafsiem_tiering_last_run_timestamp_seconds") == 1_790_000_000
 
