@@ -63,6 +63,12 @@ def static(name: str) -> Response:
     return _page(name, media_type)
 
 
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> Response:
+    """No icon (and no 404 in the browser's console)."""
+    return Response(status_code=204, headers=SECURITY_HEADERS)
+
+
 class WhoAmI(BaseModel):
     name: str = Field(description="the API key's name")
     scopes: list[str] = Field(description="scopes the key holds, implied ones included")

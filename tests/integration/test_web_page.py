@@ -220,10 +220,16 @@ def no_injection(page: Page) -> None:
     assert page.dialogs == [], page.dialogs
 
 
-def log_in(page: Page, served: Served, key: str) -> None:
-    page.navigate(served.url + "/")
+def fresh_page(page: Page, served: Served) -> None:
+    """The page without a saved key (cleared from a same-origin document that runs no
+    script, so no request of the page can save the key again meanwhile)."""
+    page.navigate(served.url + "/static/app.css")
     page.evaluate("sessionStorage.clear()")
-    page.navigate(served.url + "/?")  # a fresh load without a saved key
+    page.navigate(f"{served.url}/?load={uuid.uuid4().hex[:8]}")
+
+
+def log_in(page: Page, served: Served, key: str) -> None:
+    fresh_page(page, served)
     page.wait_for("document.getElementById('message').textContent.includes('Enter an API key')")
     page.type_into("#api-key", key)
     page.press_enter()
@@ -255,6 +261,13 @@ def test_page_and_static_files_carry_strict_headers(served: Served) -> None:
         for path in ("/static/index.html", "/static/..%2fweb.py", "/static/app.py"):
             assert client.get(path).status_code == 404, path
         assert "<script>" not in client.get("/").text.replace('<script src="/static/app.js"', "")
+        code = "\n".join(
+            line
+            for line in client.get("/static/app.js").text.splitlines()
+            if not line.strip().startswith("//")
+        )
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+            assert sink not in code, sink
         assert client.get("/api/v1/whoami").status_code == 401
         me = client.get("/api/v1/whoami", headers={"Authorization": f"Bearer {WRITE_KEY}"})
         assert me.json() == {"name": "oncall", "scopes": ["read", "write"]}
@@ -324,10 +337,34 @@ def test_read_key_shows_rules_timeline_tops_and_samples_as_text(
     assert page.errors() == []
 
 
+def test_the_key_survives_a_reload_and_the_window_selector_reloads(
+    page: Page, served: Served
+) -> None:
+    page.clear_errors()
+    log_in(page, served, READ_KEY)
+    page.navigate(served.url + "/?again")  # the key is in sessionStorage: no typing
+    page.wait_for("document.getElementById('main').dataset.status === 'ready'")
+    assert page.evaluate("document.getElementById('api-key').value") == ""
+    page.evaluate(
+        """(s => { s.value = '1h'; s.dispatchEvent(new Event('change')); })"""
+        "(document.getElementById('window'))"
+    )
+    page.wait_for("document.getElementById('main').dataset.loads === '2'")
+    assert page.evaluate("document.getElementById('main').dataset.status") == "ready"
+    assert "1m buckets" in page.evaluate("document.getElementById('timeline-summary').textContent")
+    # the baseline is now the hour before, which has no blocks
+    assert [r[3:6] for r in rows(page, "#rules-table tbody tr")] == [
+        ["12", "0", "new"],
+        ["4", "0", "new"],
+    ]
+    page.click("#key-forget")
+    page.wait_for("document.getElementById('main').hidden")
+    assert page.evaluate("sessionStorage.length") == 0
+    assert page.errors() == []
+
+
 def test_a_wrong_key_shows_the_api_error(page: Page, served: Served) -> None:
-    page.navigate(served.url + "/")
-    page.evaluate("sessionStorage.clear()")
-    page.navigate(served.url + "/?wrong")
+    fresh_page(page, served)
     page.type_into("#api-key", "not-a-key")
     page.click("#key-use")
     message = page.wait_for(
