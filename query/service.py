@@ -194,8 +194,10 @@ def top(ctx: QueryContext, flt: Filter, *, by: TopBy = "rule", size: int = 10) -
         with_ips = by != "client_ip"  # a client_ip bucket has exactly one
         counts: dict[Key, int] = {}
         ips: dict[Key, int] = {}
+        total: int | None = None
         if plan.cold and not plan.hot:
-            for key, (n, distinct) in cold.counts_and_ips(flt, fields).items():
+            found, total = cold.counts_ips_total(flt, fields)
+            for key, (n, distinct) in found.items():
                 counts[key], ips[key] = n, distinct
         else:
             for tier_counts in (hot.counts(flt, fields), cold.counts(flt, fields)):
@@ -209,7 +211,8 @@ def top(ctx: QueryContext, flt: Filter, *, by: TopBy = "rule", size: int = 10) -
             for key, values in cold.ip_sets(flt, fields, chosen).items():
                 union.setdefault(key, set()).update(values)
             ips = {key: len(values) for key, values in union.items()}
-        total = hot.total(flt) + cold.total(flt)
+        if total is None:
+            total = hot.total(flt) + cold.total(flt)
         buckets = [
             TopBucket(
                 key=_key_text(key),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from query.filters import FILTER_FIELDS, KEYWORD_WORDS, Filter, IPNetwork, RuleRef
@@ -101,11 +102,24 @@ def _rule(ref: RuleRef, params: list[Any]) -> str:
     return f"({rule} = ? AND {group_rule} = ?)"
 
 
+def _midnight(moment: datetime) -> bool:
+    moment = moment.astimezone(UTC)
+    return (moment.hour, moment.minute, moment.second, moment.microsecond) == (0, 0, 0, 0)
+
+
 def where(flt: Filter) -> tuple[str, list[Any]]:
     """``(sql, params)``: the filter as a WHERE condition (without the keyword)."""
-    params: list[Any] = [flt.start.date(), flt.end.date(), flt.start, flt.end]
-    # date prunes whole partitions; the timestamp range is the exact, half-open one
-    parts = [f"date BETWEEN ? AND ? AND {col('@timestamp')} >= ? AND {col('@timestamp')} < ?"]
+    params: list[Any]
+    if _midnight(flt.start) and _midnight(flt.end):
+        # whole UTC days: the partition date alone is exact (a partition holds the
+        # records of its @timestamp's UTC day), and DuckDB reads no timestamp column
+        params = [flt.start.date(), flt.end.date()]
+        parts = ["date >= ? AND date < ?"]
+    else:
+        # date prunes whole partitions; the timestamp range is the exact, half-open one
+        params = [flt.start.date(), flt.end.date(), flt.start, flt.end]
+        ts = col("@timestamp")
+        parts = [f"date BETWEEN ? AND ? AND {ts} >= ? AND {ts} < ?"]
     for word in KEYWORD_WORDS:
         values: tuple[str, ...] = getattr(flt, word)
         if values:

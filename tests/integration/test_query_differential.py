@@ -94,10 +94,28 @@ def test_a_long_range_over_many_hot_days(tiers: Tiers) -> None:
     be too long otherwise) and still counts only its own days."""
     flt = _filter(tiers, {}, **{"from": "2025-01-01T00:00:00Z", "to": "2025-11-26T00:00:00Z"})
     narrow = _filter(tiers, {})
-    for name in ("hot", "mixed"):
+    for name in ("hot", "cold", "mixed"):
         ctx = tiers.contexts[name]
         assert top(ctx, flt, by="rule").buckets == top(ctx, narrow, by="rule").buckets
         assert timeline(ctx, flt, interval="1d").total == timeline(ctx, narrow, interval="1d").total
+
+
+@pytest.mark.parametrize("by", ["rule", "label", "client_ip", "host"])
+def test_whole_days(tiers: Tiers, by: str) -> None:
+    """Midnight to midnight: the cold tier reads the partition date alone (no timestamp
+    predicate) and folds the total into its one scan; the answers stay the hot ones."""
+    days = {"from": "2025-11-24T00:00:00Z", "to": "2025-11-26T00:00:00Z"}
+    for raw in ({}, {"action": "BLOCK"}, {"client_ip": "2001:db8::/32"}):
+        flt = _filter(tiers, raw, **days)
+        hot = top(tiers.contexts["hot"], flt, by=by, size=20)  # type: ignore[arg-type]
+        for name in ("cold", "mixed"):
+            other = top(tiers.contexts[name], flt, by=by, size=20)  # type: ignore[arg-type]
+            assert (other.buckets, other.total, other.other) == (
+                hot.buckets,
+                hot.total,
+                hot.other,
+            ), (name, raw)
+        assert hot.total > 0
 
 
 @pytest.mark.parametrize("case", sorted(FILTERS))
