@@ -19,17 +19,21 @@ STATE_MAPPING: dict[str, Any] = {
 
 def ensure_small_index(client: OpenSearch, index: str, mapping: dict[str, Any]) -> bool:
     """Create a one-shard index with ``mapping`` when missing; True when this call did."""
-    if client.indices.exists(index=index):
-        return False
-    response = client.indices.create(
-        index=index,
-        body={
-            "settings": {"number_of_shards": 1, "number_of_replicas": 0},
-            "mappings": mapping,
-        },
-        ignore=[400],  # created concurrently: resource_already_exists_exception
-    )
-    return bool(response.get("acknowledged"))
+    created = False
+    if not client.indices.exists(index=index):
+        response = client.indices.create(
+            index=index,
+            body={
+                "settings": {"number_of_shards": 1, "number_of_replicas": 0},
+                "mappings": mapping,
+            },
+            ignore=[400],  # created concurrently: resource_already_exists_exception
+        )
+        created = bool(response.get("acknowledged"))
+    # an index another request has just created exists before its shard can answer
+    # (a search then gets 503): wait until its primary is allocated
+    client.cluster.health(index=index, wait_for_status="yellow", timeout="30s")
+    return created
 
 
 def ensure_state_index(client: OpenSearch, index: str) -> bool:
