@@ -32,7 +32,7 @@ def ensure_small_index(client: OpenSearch, index: str, mapping: dict[str, Any]) 
         created = bool(response.get("acknowledged"))
     # an index another request has just created exists before its shard can answer
     # (a search then gets 503): wait until its primary is allocated
-    client.cluster.health(index=index, wait_for_status="yellow", timeout="30s")
+    client.cluster.health(index=index, wait_for_status="yellow", request_timeout=40)
     return created
 
 
