@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from demo.service import DemoServices
 
 TOP_RULES = 8
+LEFT_ALONE_DETAILED = 2  # rules whose reasons are printed
 
 
 def build_report_tail(
@@ -181,9 +182,10 @@ def render(report: DemoReport, out: Console) -> None:
         f"{report.options.domains} domains, {report.options.rps:g} req/s baseline, "
         f"done in {report.seconds:.0f}s",
         markup=False,
+        soft_wrap=True,
     )
     for line in report.notes:
-        out.print(f"note: {line}", markup=False)
+        out.print(f"note: {line}", markup=False, soft_wrap=True)
 
     table = Table("day", "path", "objects", "records", "indexed", "duplicates", "dead", "s")
     for d in report.ingest:
@@ -203,12 +205,15 @@ def render(report: DemoReport, out: Console) -> None:
     out.print(tiers)
 
     rules = Table("top blocked rules", "blocks", "client IPs")
+    rules.columns[0].overflow = "fold"
     for r in report.top_blocked_rules:
         rules.add_row(r.rule, f"{r.blocks:,}", f"{r.client_ips:,}")
     out.print(rules)
 
     at = report.detector_at
-    out.print(f"detector at {at:%Y-%m-%d %H:%M}Z:" if at else "detector:", markup=False)
+    out.print(
+        f"detector at {at:%Y-%m-%d %H:%M}Z:" if at else "detector:", markup=False, soft_wrap=True
+    )
     for o in report.overrides:
         target = f"{o.webacl} {o.rule}:{o.sub_rule}" if o.sub_rule else f"{o.webacl} {o.rule}"
         word = {
@@ -217,9 +222,15 @@ def render(report: DemoReport, out: Console) -> None:
             "dry_run": "would switch to COUNT",
             "failed": "could not switch",
         }[o.status]
-        out.print(f"  override  {target}: {word}; WAFv2 now: {o.waf_action}", markup=False)
+        out.print(
+            f"  override  {target}: {word}; WAFv2 now: {o.waf_action}", markup=False, soft_wrap=True
+        )
         if o.override_id:
-            out.print(f"            id {o.override_id}, expires {o.expires_at}", markup=False)
+            out.print(
+                f"            id {o.override_id}, expires {o.expires_at}",
+                markup=False,
+                soft_wrap=True,
+            )
         ev = o.evidence
         if ev:
             out.print(
@@ -227,18 +238,20 @@ def render(report: DemoReport, out: Console) -> None:
                 f"{ev.get('expected_blocks')} expected, {ev.get('client_ips')} client IPs in "
                 f"{ev.get('countries')} countries, browser share {ev.get('browser_share')}",
                 markup=False,
+                soft_wrap=True,
             )
             for reason in ev.get("reasons", [])[:4]:
-                out.print(f"            - {reason}", markup=False)
+                out.print(f"            - {reason}", markup=False, soft_wrap=True)
         if o.error:
-            out.print(f"            {o.error}", markup=False)
-    for k in report.left_alone:
+            out.print(f"            {o.error}", markup=False, soft_wrap=True)
+    for n, k in enumerate(report.left_alone):
         target = f"{k.webacl} {k.rule}:{k.sub_rule}" if k.sub_rule else f"{k.webacl} {k.rule}"
         out.print(
             f"  left alone {target} ({k.verdict}, {k.blocks} blocks); WAFv2 now: {k.waf_action}",
             markup=False,
+            soft_wrap=True,
         )
-        for reason in k.reasons[:3]:
-            out.print(f"            - {reason}", markup=False)
+        if n < LEFT_ALONE_DETAILED:
+            out.print(f"            - {'; '.join(k.reasons[:3])}", markup=False, soft_wrap=True)
     if not report.overrides and not report.left_alone:
-        out.print("  no rule's blocks spiked in that window", markup=False)
+        out.print("  no rule's blocks spiked in that window", markup=False, soft_wrap=True)

@@ -7,15 +7,18 @@ back as duplicates, the cold day is left alone, and the override is found in pla
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from demo.cli import app_settings
 from demo.models import DemoOptions, DemoReport
+from demo.report import render
 from demo.server import ApiServer
 from demo.service import DemoServices, run_demo
 from wafsiem.clients import wafv2_client
@@ -102,6 +105,10 @@ def test_demo_twice(
 
     check_first(first)
     check_second(first, second)
+    out = Console(file=io.StringIO(), width=120)
+    render(second, out)
+    text = out.file.getvalue()  # type: ignore[attr-defined]
+    assert "already COUNT" in text and "left alone shop-us-prod" in text
     # the WAFv2 emulator: the false positive counts, the attack's rule blocks as before
     [fp] = first.overrides
     client = wafv2_client(demo_settings, _region(fp.webacl_arn))
