@@ -7,6 +7,7 @@ port is an error at once and ``port=0`` picks a free one.
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
@@ -73,12 +74,20 @@ class ApiServer:
         self.sock.close()
 
     def wait(self) -> None:
-        """Block until the server stops (Ctrl-C stops it)."""
+        """Block until the server stops: Ctrl-C (SIGINT) or SIGTERM stop it gracefully."""
+
+        def exit_soon(signum: int, frame: object) -> None:
+            self.server.should_exit = True
+
+        previous = signal.signal(signal.SIGTERM, exit_soon)
         try:
             while self.thread.is_alive():
                 self.thread.join(timeout=0.5)
         except KeyboardInterrupt:
+            pass
+        finally:
             self.stop()
+            signal.signal(signal.SIGTERM, previous)
 
     def get(self, path: str, token: str | None = None) -> tuple[int, bytes]:
         request = urllib.request.Request(self.url + path)  # noqa: S310 (our own http URL)
