@@ -89,7 +89,7 @@ class RuleFigure(BaseModel):
     client_ips: int
 
 
-Status = Literal["made", "already_in_place", "failed", "dry_run"]
+Status = Literal["made", "already_in_place", "held_back", "failed", "dry_run"]
 
 
 class OverrideFigure(BaseModel):

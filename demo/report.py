@@ -128,6 +128,8 @@ def override_figure(service: OverrideService, d: Decision, arn: str) -> Override
         record = next((r for r in found if (r.get("sub_rule") or None) == d.key.sub_rule), None)
     elif d.result == "dry_run":
         status = "dry_run"
+    elif d.blocked_by:  # a safety limit (cooldown, hourly limit, not allowed, protected)
+        status = "held_back"
     else:
         status = "failed"
     if record is None:
@@ -135,7 +137,7 @@ def override_figure(service: OverrideService, d: Decision, arn: str) -> Override
             **base,
             status=status,
             evidence=d.evidence(),
-            error=d.error or d.blocked_by,
+            error=d.error or (f"{d.blocked_by}: {d.reasons[-1]}" if d.blocked_by else None),
         )
     return OverrideFigure(
         **base,
@@ -220,6 +222,7 @@ def render(report: DemoReport, out: Console) -> None:
             "made": "switched to COUNT",
             "already_in_place": "already COUNT (override from an earlier run, left in place)",
             "dry_run": "would switch to COUNT",
+            "held_back": "not switched: a safety limit held it back",
             "failed": "could not switch",
         }[o.status]
         out.print(
