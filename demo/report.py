@@ -189,10 +189,11 @@ def render(report: DemoReport, out: Console) -> None:
     for line in report.notes:
         out.print(f"note: {line}", markup=False, soft_wrap=True)
 
-    table = Table("day", "path", "objects", "records", "indexed", "duplicates", "dead", "s")
+    table = Table("day", "path", "objects", "records", "new", "duplicates", "dead", "s")
+    table.columns[0].no_wrap = True
     for d in report.ingest:
         if d.action == "skipped_cold":
-            table.add_row(str(d.date), d.path, "-", "already cold: left as it is", "", "", "", "")
+            table.add_row(str(d.date), "already cold", *["-"] * 6)
             continue
         table.add_row(
             str(d.date), d.path, f"{d.objects:,}", f"{d.records_read:,}", f"{d.indexed:,}",
