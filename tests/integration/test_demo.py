@@ -7,6 +7,7 @@ back as duplicates, the cold day is left alone, and the override is found in pla
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -31,7 +32,7 @@ ATTACK_RULE = ("AWS-AWSManagedRulesSQLiRuleSet", "SQLi_QUERYARGUMENTS")
 
 @pytest.fixture
 def demo_settings(
-    settings: Settings, opensearch: Any, unique: str, tmp_path: Path
+    settings: Settings, opensearch: Any, sqs: Any, unique: str, tmp_path: Path
 ) -> Iterator[Settings]:
     prefix = f"{unique}-waf-logs"
     local = settings.model_copy(
@@ -56,6 +57,9 @@ def demo_settings(
     )
     opensearch.indices.put_index_template(name=prefix, body=index_template(prefix=prefix))
     yield local
+    for name in (local.sqs.queue_name, local.sqs.dead_letter_queue_name):
+        with contextlib.suppress(Exception):
+            sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"])
     opensearch.indices.delete(index=f"{unique}-*", ignore=[404])
     opensearch.indices.delete_index_template(name=prefix, ignore=[404])
 
