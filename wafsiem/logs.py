@@ -145,4 +145,6 @@ def setup_logging(
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+        logger.setLevel(logging.NOTSET)  # uvicorn's own config may have set one
+        logger.disabled = False
     return handler
