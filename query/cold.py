@@ -17,6 +17,7 @@ from query.filters import Filter
 from query.sql import col
 from tiering.cold_read import cold_connection
 from tiering.parquet_io import unflatten_row
+from tiering.rollup import HOUR_MS
 
 Key = tuple[str | None, ...]
 
@@ -203,6 +204,11 @@ class ColdTier:
         return int(rows[0][0] or 0) if rows else 0
 
     def timeline(self, flt: Filter, interval_ms: int) -> dict[tuple[int, str], int]:
+        hourly = interval_ms % HOUR_MS == 0
+        parts = self._split(flt, ("waf.action",)) if hourly else None
+        if parts is not None:
+            statement, params = cold_rollup.timeline_statement(parts, interval_ms)
+            return {(int(t), str(a)): int(n) for t, a, n in self._rows(statement, params)}
         where, params = sql.where(flt)
         bucket = f"(epoch_ms({col('@timestamp')}) // ?) * ?"
         statement = (

@@ -17,7 +17,7 @@ from typing import Any
 from query import sql
 from query.filters import Filter
 from query.sql import col
-from tiering.rollup import ROLLUP_FIELDS, ROLLUP_VIEW
+from tiering.rollup import HOUR_MS, ROLLUP_FIELDS, ROLLUP_VIEW
 
 RAW_VIEW = "waf_logs"
 _HOUR = timedelta(hours=1)
@@ -82,22 +82,30 @@ def split(
 
 
 def branches(
-    parts: Split, select: str, condition: str = "", extra: list[Any] | None = None
+    parts: Split,
+    select: str,
+    condition: str = "",
+    extra: list[Any] | None = None,
+    select_params: list[Any] | None = None,
 ) -> tuple[list[str], list[Any]]:
     """``SELECT <select>, <count> AS n FROM <view> WHERE ...`` per range (not grouped) and
-    their params in order; ``condition`` (with ``extra`` params) is AND-ed to each."""
+    their params in order; ``condition`` (with ``extra`` params) is AND-ed to each.
+    ``{time}`` in ``select`` is the view's time column (``@timestamp`` or ``hour``), and
+    ``select_params`` are its params."""
     out: list[str] = []
     params: list[Any] = []
-    sources = [(RAW_VIEW, "count(*)", f, sql.where) for f in parts.raw]
-    sources += [(ROLLUP_VIEW, f"sum({col('n')})", f, sql.rollup_where) for f in parts.rolled]
-    lead = f"{select}, " if select else ""
-    for view, count, flt, where in sources:
+    sources = [(RAW_VIEW, "@timestamp", "count(*)", f, sql.where) for f in parts.raw]
+    sources += [
+        (ROLLUP_VIEW, "hour", f"sum({col('n')})", f, sql.rollup_where) for f in parts.rolled
+    ]
+    for view, time_column, count, flt, where in sources:
         clause, values = where(flt)
         if condition:
             clause += f" AND {condition}"
             values += list(extra or [])
+        lead = select.replace("{time}", col(time_column)) + ", " if select else ""
         out.append(f"SELECT {lead}{count} AS n FROM {view} WHERE {clause}")
-        params += values
+        params += [*(select_params or []), *values]
     return out, params
 
 
@@ -120,3 +128,16 @@ def total_statement(parts: Split) -> tuple[str, list[Any]]:
     found, params = branches(parts, "")
     union = " UNION ALL ".join(found)
     return f"SELECT sum(n) FROM ({union})", params
+
+
+def timeline_statement(parts: Split, interval_ms: int) -> tuple[str, list[Any]]:
+    """Documents per (interval bucket, action); ``interval_ms`` a multiple of an hour, so
+    every rollup hour falls in one bucket."""
+    if interval_ms % HOUR_MS:
+        raise ValueError("the rollup holds whole hours only")
+    bucket = "(epoch_ms({time}) // ?) * ? AS t"
+    found, params = branches(
+        parts, f"{bucket}, {col('waf.action')} AS action", select_params=[interval_ms] * 2
+    )
+    union = " UNION ALL ".join(f"{text} GROUP BY ALL" for text in found)
+    return f"SELECT t, action, sum(n) FROM ({union}) GROUP BY ALL", params

@@ -63,8 +63,8 @@ def rollup_table(store: ColdStore, day: date, files: list[ManifestFile]) -> Any:
     target = rollup_schema()
     if not files:
         return target.empty_table()
-    fs, base = store.arrow_filesystem()
-    paths = [f"{base}/{partition_dir(day)}/{f.name}" for f in files]
+    fs, _ = store.arrow_filesystem()
+    paths = [store.arrow_path(f"{partition_dir(day)}/{f.name}") for f in files]
     dataset = ds.dataset(paths, filesystem=fs, format="parquet")
     keys = ", ".join(f'"{name}"' for name in ROLLUP_FIELDS)  # constants, not user text
     statement = (

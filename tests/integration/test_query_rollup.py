@@ -15,7 +15,7 @@ import pytest
 
 from query.cold import ColdTier
 from query.filters import build_filter, iso
-from query.service import top
+from query.service import timeline, top
 from tiering.manifest import load_manifest, write_manifest
 from tiering.store import LocalStore, open_store
 from wafsiem.settings import Settings
@@ -138,3 +138,16 @@ def test_manifests_without_rollup_are_read_raw(
             assert not any("waf_rollup" in s for s in statements)
             _same(old_data, ["half"], _flt(lo, hi, raw), by)  # rollup for the 24th only
             assert any("waf_rollup" in s for s in statements)
+
+
+@pytest.mark.parametrize("interval", ["1h", "6h", "1d", "15m"])
+def test_timeline_over_the_rollup(old_data: Tiers, interval: str, statements: list[str]) -> None:
+    start = datetime(2025, 11, 24, 22, 47, 13, 501000, tzinfo=UTC)
+    end = datetime(2025, 11, 25, 1, 12, 0, 1000, tzinfo=UTC)
+    for raw in [*SERVED[:3], NOT_SERVED[0]]:
+        flt = _flt(start, end, raw)
+        hot = timeline(old_data.contexts["hot"], flt, interval=interval)  # type: ignore[arg-type]
+        for name in ("cold", "mixed", "none", "half"):
+            other = timeline(old_data.contexts[name], flt, interval=interval)  # type: ignore[arg-type]
+            assert (other.buckets, other.total) == (hot.buckets, hot.total), (name, raw)
+    assert any("waf_rollup" in s for s in statements) == (interval != "15m")
