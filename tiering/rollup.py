@@ -7,7 +7,8 @@ crashes before the manifest leaves it uncommitted, and the next run deletes it l
 other unlisted file. Its name starts with ``_``, so Athena, Trino and Hive ignore it.
 
 One row per (UTC hour of ``@timestamp``, :data:`ROLLUP_FIELDS`) with ``n`` = the number of
-records; a partition's ``sum(n)`` equals its row count (checked before it is written).
+records, sorted by those fields then the hour; a partition's ``sum(n)`` equals its row
+count (checked before it is written).
 """
 
 from __future__ import annotations
@@ -67,9 +68,11 @@ def rollup_table(store: ColdStore, day: date, files: list[ManifestFile]) -> Any:
     paths = [store.arrow_path(f"{partition_dir(day)}/{f.name}") for f in files]
     dataset = ds.dataset(paths, filesystem=fs, format="parquet")
     keys = ", ".join(f'"{name}"' for name in ROLLUP_FIELDS)  # constants, not user text
+    # ordered by the keys, then the hour: rows of one key and address are neighbours, which
+    # makes the (key, address) GROUP BY of `top` about 3x faster than hour order does
     statement = (
         f'SELECT epoch_ms("@timestamp") // {HOUR_MS} AS hour, {keys}, count(*) AS n '
-        f"FROM parts GROUP BY ALL ORDER BY ALL"
+        f"FROM parts GROUP BY ALL ORDER BY {keys}, hour"
     )
     con = duckdb.connect(":memory:", config={"enable_external_access": "false"})
     try:
