@@ -2,7 +2,9 @@
 
 Each call opens the locked-down view of :func:`tiering.cold_read.cold_connection` over
 exactly those days, adds the UDFs of :mod:`query.sql`, and runs one parameterised
-statement. Answers have the same shape as :class:`query.hot.HotTier`'s.
+statement. Answers have the same shape as :class:`query.hot.HotTier`'s. Counts, distinct
+client IPs, totals and timelines read the partitions' hourly rollups for the whole hours
+they can (:mod:`query.cold_rollup`), the raw rows for the rest, exact either way.
 """
 
 from __future__ import annotations
