@@ -5,8 +5,10 @@ Data, built once and cached (keyed by the parameters; ``--rebuild`` to redo):
 - cold: ONE day of ``--records-per-day`` generated records (the project's generator ->
   parser -> Arrow -> :class:`tiering.parquet_io.PartWriter`, the writer ``tier run``
   uses), then the other days as DuckDB ``COPY`` of that file with ``@timestamp`` shifted
-  by whole days (zstd, the same row-group size and order). Each day gets a manifest and
-  a ``cold`` ledger entry, as ``tier run`` writes them, so the planner sends it to DuckDB;
+  by whole days (zstd, the same row-group size and order). Each day gets its hourly
+  rollup (:func:`tiering.rollup.write_rollup`, the function ``tier run`` uses; added to a
+  cache built without them), a manifest and a ``cold`` ledger entry, as ``tier run``
+  writes them, so the planner sends it to DuckDB and ``top`` reads the rollup;
 - hot: ``--hot-days`` generated days of ``--hot-records-per-day`` records, bulk-indexed
   into daily indices with the production template.
 
@@ -65,6 +67,7 @@ from tiering.parquet_io import (  # noqa: E402
     sort_table,
     table_from_sources,
 )
+from tiering.rollup import ROLLUP_VERSION, write_rollup  # noqa: E402
 from tiering.service import index_name  # noqa: E402
 from tiering.store import LocalStore, partition_dir  # noqa: E402
 from wafsiem.clients import opensearch_client  # noqa: E402
@@ -128,6 +131,7 @@ def build_cold(root: Path, args: Any, log: Callable[[str], None]) -> tuple[Local
     days = [COLD_START + timedelta(days=n) for n in range(args.cold_days)]
     marker = root / "built.json"
     if marker.exists() and not args.rebuild:
+        add_rollups(store, days, log)  # a cache built before rollups: add them only
         return store, days
     started = time.perf_counter()
     run_id = new_run_id()
@@ -160,6 +164,7 @@ def build_cold(root: Path, args: Any, log: Callable[[str], None]) -> tuple[Local
     log(f"cold day {first}: {rows:,} rows generated and written in "
         f"{time.perf_counter() - started:.0f} s")  # fmt: skip
     copy_days(store, manifest, days[1:], log)
+    add_rollups(store, days, log)
     marker.write_text(json.dumps({"days": len(days), "rows_per_day": rows}))
     return store, days
 
@@ -195,12 +200,29 @@ def copy_days(
                         ManifestFile(name=name, rows=source.rows, bytes=target.stat().st_size)
                     ],
                     "created": datetime.now(UTC),
+                    "rollup": None,  # made by add_rollups from the copy itself
                 }
             )
             write_manifest(store, manifest)
     finally:
         con.close()
     log(f"cold days: {len(days)} copies in {time.perf_counter() - started:.0f} s")
+
+
+def add_rollups(store: LocalStore, days: list[date], log: Callable[[str], None]) -> None:
+    """The hourly rollup of each day that lacks one (or has an older version), made by
+    the function ``tier run`` uses, then listed in the day's manifest as it does."""
+    started, made = time.perf_counter(), 0
+    for day in days:
+        manifest = load_manifest(store, day)
+        assert manifest is not None, manifest_path(day)
+        if manifest.rollup is not None and manifest.rollup.version == ROLLUP_VERSION:
+            continue
+        rollup = write_rollup(store, day, manifest.files, manifest.rows, manifest.run_id)
+        write_manifest(store, manifest.model_copy(update={"rollup": rollup}))
+        made += 1
+    if made:
+        log(f"cold rollups: {made} days in {time.perf_counter() - started:.0f} s")
 
 
 def mark_cold(client: Any, state: str, prefix: str, store: LocalStore, days: list[date]) -> None:
@@ -436,6 +458,11 @@ def measure(
     seconds, _ = timed(lambda: client.search(index=indices, body=body), args.runs)
     record("opensearch terms agg", seconds)
 
+    manifests = [load_manifest(store, day) for day in cold_days]
+    rollups = [m.rollup for m in manifests if m is not None and m.rollup is not None]
+    assert len(rollups) == len(cold_days), "a cold day without its rollup"
+    rollup_rows = sum(r.rows for r in rollups)
+    rollup_bytes = sum(r.bytes for r in rollups)
     cold = rows["top cold"]["p50_ms"]
     figures = {
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, "
@@ -445,6 +472,8 @@ def measure(
         "cold_days": len(cold_days),
         "cold_rows": cold_rows,
         "cold_parquet_bytes": sum(Path(f).stat().st_size for f in files),
+        "cold_rollup_rows": rollup_rows,
+        "cold_rollup_bytes": rollup_bytes,
         "hot_days": len(hot_days),
         "hot_docs": rows["top hot"]["docs"],
         "runs": args.runs,
@@ -459,7 +488,8 @@ def measure(
         "goal_top_cold_p50_under_1s": cold < 1000,
     }
     log(f"\n{len(cold_days)} cold days x {cold_rows // len(cold_days):,} rows "
-        f"({figures['cold_parquet_bytes'] / 1e9:.2f} GB Parquet), {len(hot_days)} hot days "
+        f"({figures['cold_parquet_bytes'] / 1e9:.2f} GB Parquet; hourly rollups "
+        f"{rollup_rows:,} rows, {rollup_bytes / 1e6:.0f} MB), {len(hot_days)} hot days "
         f"({rows['top hot']['docs']:,} docs); {args.runs} warm runs each\n")  # fmt: skip
     log(f"{'':32} {'p50 ms':>9} {'p95 ms':>9}")
     for label, row in rows.items():

@@ -107,19 +107,34 @@ def _midnight(moment: datetime) -> bool:
     return (moment.hour, moment.minute, moment.second, moment.microsecond) == (0, 0, 0, 0)
 
 
-def where(flt: Filter) -> tuple[str, list[Any]]:
-    """``(sql, params)``: the filter as a WHERE condition (without the keyword)."""
-    params: list[Any]
+# the words the hourly rollup (tiering.rollup) holds the fields of
+ROLLUP_WORDS = frozenset({"action", "webacl", "rule", "client_ip"})
+
+
+def words(flt: Filter) -> set[str]:
+    """The filter words ``flt`` uses (besides the time range)."""
+    return {word for word in FILTER_FIELDS if getattr(flt, word)}
+
+
+def _whole_hour(moment: datetime) -> bool:
+    moment = moment.astimezone(UTC)
+    return (moment.minute, moment.second, moment.microsecond) == (0, 0, 0)
+
+
+def _time_range(flt: Filter, column: str, params: list[Any]) -> str:
     if _midnight(flt.start) and _midnight(flt.end):
         # whole UTC days: the partition date alone is exact (a partition holds the
         # records of its @timestamp's UTC day), and DuckDB reads no timestamp column
-        params = [flt.start.date(), flt.end.date()]
-        parts = ["date >= ? AND date < ?"]
-    else:
-        # date prunes whole partitions; the timestamp range is the exact, half-open one
-        params = [flt.start.date(), flt.end.date(), flt.start, flt.end]
-        ts = col("@timestamp")
-        parts = [f"date BETWEEN ? AND ? AND {ts} >= ? AND {ts} < ?"]
+        params.extend([flt.start.date(), flt.end.date()])
+        return "date >= ? AND date < ?"
+    # date prunes whole partitions; the timestamp range is the exact, half-open one
+    params.extend([flt.start.date(), flt.end.date(), flt.start, flt.end])
+    ts = col(column)
+    return f"date BETWEEN ? AND ? AND {ts} >= ? AND {ts} < ?"
+
+
+def _word_parts(flt: Filter, params: list[Any]) -> list[str]:
+    parts = []
     for word in KEYWORD_WORDS:
         values: tuple[str, ...] = getattr(flt, word)
         if values:
@@ -141,4 +156,24 @@ def where(flt: Filter) -> tuple[str, list[Any]]:
             params.append(prefix)
             clauses.append(f"starts_with({col('url.path')}, ?)")
         parts.append(_any(clauses))
+    return parts
+
+
+def where(flt: Filter) -> tuple[str, list[Any]]:
+    """``(sql, params)``: the filter as a WHERE condition (without the keyword)."""
+    params: list[Any] = []
+    parts = [_time_range(flt, "@timestamp", params), *_word_parts(flt, params)]
+    return " AND ".join(parts), params
+
+
+def rollup_where(flt: Filter) -> tuple[str, list[Any]]:
+    """``(sql, params)``: the filter as a WHERE condition over the hourly rollup view,
+    whose rows are whole UTC hours (``hour``) of records with equal :data:`ROLLUP_WORDS`
+    fields: exact for a range of whole hours and those words only (else ValueError)."""
+    if not (_whole_hour(flt.start) and _whole_hour(flt.end)):
+        raise ValueError("the rollup holds whole hours only")
+    if words(flt) - ROLLUP_WORDS:
+        raise ValueError(f"the rollup cannot filter on {sorted(words(flt) - ROLLUP_WORDS)}")
+    params: list[Any] = []
+    parts = [_time_range(flt, "hour", params), *_word_parts(flt, params)]
     return " AND ".join(parts), params

@@ -22,9 +22,10 @@ def write_manifest(store: ColdStore, manifest: Manifest) -> None:
 
 
 def remove_uncommitted(store: ColdStore, day: date, manifest: Manifest | None) -> list[str]:
-    """Delete every file of the partition that its manifest does not list (parts of a
-    run that crashed before committing, temporaries). Call only while holding the lease."""
-    keep = {MANIFEST} | {f.name for f in (manifest.files if manifest else [])}
+    """Delete every file of the partition that its manifest does not list (parts and
+    rollup of a run that crashed before committing, temporaries). Call only while
+    holding the lease."""
+    keep = {MANIFEST} | (manifest.names() if manifest else set())
     removed: list[str] = []
     for stored in store.list_files(partition_dir(day)):
         name = stored.rel.split("/", 1)[1]

@@ -20,6 +20,7 @@ from tiering.parquet_io import (
     sort_table,
     table_from_sources,
 )
+from tiering.rollup import write_rollup
 from tiering.service import Tiering, VerificationFailed, finish_day, verify_parts
 from wafsiem.schema import SCHEMA_VERSION
 
@@ -29,7 +30,8 @@ def merge_day(
 ) -> DayResult:
     """Merge a hot index into the day's committed partition: rows it lacks are added,
     duplicate ``event.id``s dropped; new parts are verified and committed before the old
-    parts and the index are deleted."""
+    parts and the index are deleted. The rollup is recomputed from the new parts and
+    replaced with them."""
     import pyarrow as pa
 
     checked = read_back(ctx.store, day, old.files)
@@ -69,6 +71,8 @@ def merge_day(
     digest = id_digest(all_ids)
     verify_parts(ctx.store, day, files, len(all_ids), digest)
     ctx.checkpoint("verified")
+    rollup = write_rollup(ctx.store, day, files, len(all_ids), run_id)
+    ctx.checkpoint("rolled_up")
     manifest = Manifest(
         date=day,
         files=files,
@@ -78,6 +82,7 @@ def merge_day(
         created=datetime.now(UTC),
         source_indices=[*old.source_indices, index],
         run_id=run_id,
+        rollup=rollup,
     )
     lease.renew()
     write_manifest(ctx.store, manifest)

@@ -28,6 +28,15 @@ class ManifestFile(BaseModel):
     bytes: int
 
 
+class RollupFile(BaseModel):
+    """The partition's hourly rollup (:mod:`tiering.rollup`), in the partition directory."""
+
+    name: str
+    rows: int
+    bytes: int
+    version: int
+
+
 class Manifest(BaseModel):
     """``<cold>/waf_logs/date=YYYY-MM-DD/_manifest.json``: the partition's committed files."""
 
@@ -39,10 +48,15 @@ class Manifest(BaseModel):
     created: datetime
     source_indices: list[str] = Field(default_factory=list)
     run_id: str = ""
+    rollup: RollupFile | None = Field(default=None, description="absent in older manifests")
 
     @property
     def bytes(self) -> int:
         return sum(f.bytes for f in self.files)
+
+    def names(self) -> set[str]:
+        """The committed file names: the parts and the rollup."""
+        return {f.name for f in self.files} | ({self.rollup.name} if self.rollup else set())
 
 
 class LedgerEntry(BaseModel):

@@ -2,7 +2,8 @@
 
 Per day, under that day's lease: remove uncommitted files, export the index (PIT), write
 Parquet parts, read them back from the store and compare the row count and the set digest
-of ``event.id`` with what the index returned, commit the manifest, then block writes to
+of ``event.id`` with what the index returned, write the hourly rollup
+(:mod:`tiering.rollup`), commit the manifest, then block writes to
 the index, check its count is still what was exported, and delete it. A crash at any step
 leaves either the index or a committed partition (or both), never neither; the next run
 finishes the job. A hot index for a day that is already cold (late data, a crash after
@@ -28,6 +29,7 @@ from tiering.ledger import Ledger
 from tiering.manifest import load_manifest, remove_uncommitted, write_manifest
 from tiering.models import DayResult, Manifest, ManifestFile, RunReport
 from tiering.parquet_io import FILE_ROWS, ROW_GROUP_ROWS, PartWriter, new_run_id, read_back
+from tiering.rollup import write_rollup
 from tiering.store import ColdStore
 from wafsiem.errors import WafsiemError
 from wafsiem.schema import SCHEMA_VERSION
@@ -38,6 +40,7 @@ STEPS = (
     "leased",
     "exported",
     "verified",
+    "rolled_up",
     "manifest",
     "old_files_deleted",
     "index_blocked",
@@ -243,6 +246,8 @@ def _tier_fresh(
     ctx.checkpoint("exported")
     verify_parts(ctx.store, day, files, stats.rows, stats.digest.hex)
     ctx.checkpoint("verified")
+    rollup = write_rollup(ctx.store, day, files, stats.rows, run_id)
+    ctx.checkpoint("rolled_up")
     manifest = Manifest(
         date=day,
         files=files,
@@ -252,6 +257,7 @@ def _tier_fresh(
         created=datetime.now(UTC),
         source_indices=[index],
         run_id=run_id,
+        rollup=rollup,
     )
     lease.renew()
     write_manifest(ctx.store, manifest)

@@ -13,6 +13,7 @@ import pytest
 
 from ingest.service import IngestTarget
 from tiering.manifest import load_manifest
+from tiering.rollup import rollup_table
 from tiering.service import CRASH_ENV, CRASH_EXIT_CODE, STEPS
 from tiering.store import ColdStore
 
@@ -66,7 +67,9 @@ def _check_cold(opensearch: Any, target: IngestTarget, store: ColdStore, ids: se
     assert set(found) == ids, f"lost {len(ids - set(found))} rows"
     manifest = load_manifest(store, DAY_A)
     assert manifest is not None and manifest.rows == len(ids)
-    assert partition_names(store, DAY_A) == {"_manifest.json"} | {f.name for f in manifest.files}
+    assert partition_names(store, DAY_A) == {"_manifest.json"} | manifest.names()
+    assert manifest.rollup is not None  # written with the parts, replaced with them
+    assert sum(rollup_table(store, DAY_A, manifest.files)["n"].to_pylist()) == len(ids)
     assert not index_exists(opensearch, target, DAY_A)
 
 
@@ -82,7 +85,7 @@ def test_crash_while_tiering_a_day(
 
     crashed = _run(env, crash_at=step)
     assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr[-2000:]
-    if step in ("leased", "exported", "verified"):  # nothing committed yet
+    if step in ("leased", "exported", "verified", "rolled_up"):  # nothing committed yet
         assert index_exists(opensearch, target, DAY_A)
         assert load_manifest(cold, DAY_A) is None
 
@@ -110,7 +113,7 @@ def test_crash_while_tiering_a_day(
 
 
 @pytest.mark.parametrize(
-    "step", ["exported", "verified", "manifest", "old_files_deleted", "index_deleted"]
+    "step", ["exported", "verified", "rolled_up", "manifest", "old_files_deleted", "index_deleted"]
 )
 def test_crash_while_merging_late_data(
     step: str, opensearch: Any, target: IngestTarget, cold_local: ColdStore, state_index: str

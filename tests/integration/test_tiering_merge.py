@@ -55,8 +55,9 @@ def test_late_data_is_merged_without_duplicates(
     assert manifest is not None and manifest.rows == 380
     assert manifest.source_indices == [f"{target.index_prefix}-2025.11.25"] * 2
     names = partition_names(cold, DAY_A)
-    assert names == {"_manifest.json"} | {f.name for f in manifest.files}
-    assert not names & {f.name for f in old_manifest.files}  # old files replaced
+    assert names == {"_manifest.json"} | manifest.names()
+    assert not names & old_manifest.names()  # old files and rollup replaced
+    assert manifest.rollup is not None and old_manifest.rollup is not None
     assert not index_exists(opensearch, target, DAY_A)
 
 

@@ -57,7 +57,7 @@ def test_days_tiered_verified_and_deleted(
         manifest = load_manifest(cold, day)
         assert manifest is not None and manifest.schema_version == SCHEMA_VERSION
         assert manifest.rows == len(ids)
-        assert partition_names(cold, day) == {"_manifest.json"} | {f.name for f in manifest.files}
+        assert partition_names(cold, day) == {"_manifest.json"} | manifest.names()
     manifest_a = load_manifest(cold, DAY_A)
     assert manifest_a is not None and len(manifest_a.files) >= 3  # 3 slices, rolled files
     for entry in manifest_a.files:
