@@ -24,6 +24,7 @@ from query.service import QueryContext, top
 from rules_admin.detector import Decision
 from rules_admin.overrides import OverrideService
 from tiering.status import tier_status
+from wafsiem.output import human_bytes
 
 if TYPE_CHECKING:
     from demo.service import DemoServices
@@ -168,15 +169,6 @@ def effective_action(shown: dict[str, Any], rule: str | None, sub_rule: str | No
 # -- for people ------------------------------------------------------------------------
 
 
-def size(value: int) -> str:
-    amount = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if amount < 1024 or unit == "GiB":
-            return f"{amount:,.0f} {unit}" if unit == "B" else f"{amount:,.1f} {unit}"
-        amount /= 1024
-    return str(value)
-
-
 def render(report: DemoReport, out: Console) -> None:
     w = report.window
     out.print(
@@ -204,7 +196,9 @@ def render(report: DemoReport, out: Console) -> None:
     tiers = Table("tier", "days", "records", "bytes")
     for name, fig in report.tiers.items():
         where = "OpenSearch" if name == "hot" else "Parquet"
-        tiers.add_row(f"{name} ({where})", str(fig.days), f"{fig.records:,}", size(fig.bytes))
+        tiers.add_row(
+            f"{name} ({where})", str(fig.days), f"{fig.records:,}", human_bytes(fig.bytes)
+        )
     out.print(tiers)
 
     rules = Table("top blocked rules", "blocks", "client IPs")

@@ -55,7 +55,8 @@ class ColdTier:
         self._connection()
         return cold_rollup.split(flt, fields, self.days, self._view.rollup_days)
 
-    def _rows(self, statement: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    def rows(self, statement: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """One parameterised statement over this tier's views (none: no rows)."""
         if not self.days:
             return []
         return list(self._connection().execute(statement, params).fetchall())
@@ -101,8 +102,8 @@ class ColdTier:
 
     @staticmethod
     def _keys(fields: tuple[str, ...]) -> tuple[str, list[str]]:
-        """(FROM clause, key select list, NOT NULL condition) for a key; a multi-valued
-        first field (labels) is unnested, one row per value."""
+        """(FROM clause, key select list) for a key; a multi-valued first field (labels)
+        is unnested, one row per value."""
         first = fields[0]
         from_clause = "waf_logs"
         selects = [col(f) for f in fields]
@@ -161,7 +162,7 @@ class ColdTier:
             else:
                 statement = f"SELECT {keyed}, count(*), 0 FROM {source} WHERE {where} GROUP BY ALL"
         width = len(fields)
-        for row in self._rows(statement, params):
+        for row in self.rows(statement, params):
             yield tuple(row[:width]), row[width], row[width + 1]
 
     def ip_sets(self, flt: Filter, fields: tuple[str, ...], keys: list[Key]) -> dict[Key, set[str]]:
@@ -189,11 +190,22 @@ class ColdTier:
         wanted = set(keys)
         found: dict[Key, set[str]] = {}
         width = len(fields)
-        for row in self._rows(statement, params):
+        for row in self.rows(statement, params):
             key = tuple(row[:width])
             if key in wanted:
                 found.setdefault(key, set()).add(row[width])
         return found
+
+    def values_among(self, flt: Filter, field: str, among: list[str]) -> set[str]:
+        """Those of ``among`` that ``field`` holds in a row matching ``flt``."""
+        if not self.days:
+            return set()
+        where, params = sql.where(flt)
+        value = col(field)
+        statement = (
+            f"SELECT DISTINCT {value} FROM waf_logs WHERE {where} AND list_contains(?, {value})"
+        )
+        return {str(row[0]) for row in self.rows(statement, [*params, among])}
 
     def total(self, flt: Filter) -> int:
         parts = self._split(flt, ())
@@ -202,7 +214,7 @@ class ColdTier:
         else:
             where, params = sql.where(flt)
             statement = f"SELECT count(*) FROM waf_logs WHERE {where}"
-        rows = self._rows(statement, params)
+        rows = self.rows(statement, params)
         return int(rows[0][0] or 0) if rows else 0
 
     def timeline(self, flt: Filter, interval_ms: int) -> dict[tuple[int, str], int]:
@@ -210,12 +222,12 @@ class ColdTier:
         parts = self._split(flt, ("waf.action",)) if hourly else None
         if parts is not None:
             statement, params = cold_rollup.timeline_statement(parts, interval_ms)
-            return {(int(t), str(a)): int(n) for t, a, n in self._rows(statement, params)}
+            return {(int(t), str(a)): int(n) for t, a, n in self.rows(statement, params)}
         where, params = sql.where(flt)
         bucket = f"(epoch_ms({col('@timestamp')}) // ?) * ?"
         statement = (
             f"SELECT {bucket} AS t, {col('waf.action')}, count(*) FROM waf_logs "
             f"WHERE {where} GROUP BY ALL"
         )
-        rows = self._rows(statement, [interval_ms, interval_ms, *params])
+        rows = self.rows(statement, [interval_ms, interval_ms, *params])
         return {(int(t), str(action)): int(n) for t, action, n in rows}

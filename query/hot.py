@@ -91,27 +91,20 @@ class HotTier:
         self,
         flt: Filter,
         sources: list[dict[str, Any]],
-        sub_aggs: dict[str, Any] | None = None,
-        only: tuple[str, list[Key]] | None = None,
+        restrict: dict[str, Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Every bucket; ``only`` = (first key field, keys) restricts the documents to
-        those whose first key field has one of the keys' first values."""
+        """Every bucket of the documents matching ``flt`` (and the ``restrict`` clause)."""
         if not self.days:
             return
         query = self.query(flt)
-        if only is not None:
-            field, keys = only
-            values = sorted({k[0] for k in keys if k[0] is not None})
-            query["bool"]["filter"].append({"terms": {field: values}})
+        if restrict is not None:
+            query["bool"]["filter"].append(restrict)
         after: dict[str, Any] | None = None
         while True:
             composite: dict[str, Any] = {"size": PAGE, "sources": sources}
             if after is not None:
                 composite["after"] = after
-            agg: dict[str, Any] = {"composite": composite}
-            if sub_aggs:
-                agg["aggs"] = sub_aggs
-            body = {"query": query, "size": 0, "aggs": {"groups": agg}}
+            body = {"query": query, "size": 0, "aggs": {"groups": {"composite": composite}}}
             result = self._search(body).get("aggregations", {}).get("groups")
             if not result:
                 return
@@ -146,11 +139,18 @@ class HotTier:
         ]
         wanted = set(keys)
         found: dict[Key, set[str]] = {}
-        for bucket in self._composite(flt, sources, only=(fields[0], keys)):
+        firsts = sorted({k[0] for k in keys if k[0] is not None})
+        for bucket in self._composite(flt, sources, {"terms": {fields[0]: firsts}}):
             key = tuple(bucket["key"][f"k{i}"] for i in range(len(fields)))
             if key in wanted:
                 found.setdefault(key, set()).add(bucket["key"]["ip"])
         return found
+
+    def values_among(self, flt: Filter, field: str, among: list[str]) -> set[str]:
+        """Those of ``among`` that ``field`` holds in a document matching ``flt``."""
+        sources = [{"v": {"terms": {"field": field}}}]
+        buckets = self._composite(flt, sources, {"terms": {field: among}})
+        return {str(b["key"]["v"]) for b in buckets}
 
     def total(self, flt: Filter) -> int:
         if not self.days:

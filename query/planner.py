@@ -14,7 +14,6 @@ from datetime import date
 
 from opensearchpy import OpenSearch
 
-from query.filters import Filter
 from query.models import Plan
 from tiering.ledger import Ledger
 
@@ -41,7 +40,3 @@ def split_days(days: Iterable[date], cold_days: set[date]) -> TierPlan:
 
 def ledger_cold_days(client: OpenSearch, state_index: str, prefix: str) -> set[date]:
     return {e.date for e in Ledger(client, state_index, prefix).all() if e.state == "cold"}
-
-
-def plan(flt: Filter, cold_days: set[date]) -> TierPlan:
-    return split_days(flt.days(), cold_days)

@@ -14,12 +14,9 @@ import ipaddress
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from query import sql
-from query.cold import ColdTier
 from query.filters import Filter, RuleRef
-from query.hot import PAGE, HotTier
 from query.service import QueryContext, events
 
 KEY_FIELDS = (
@@ -117,49 +114,9 @@ def ips_matching(ctx: QueryContext, flt: Filter, ips: Iterable[str]) -> set[str]
     with cold:
         for start in range(0, len(wanted), IP_CHUNK):
             chunk = wanted[start : start + IP_CHUNK]
-            found.update(_hot_ips(hot, flt, chunk))
-            found.update(_cold_ips(cold, flt, chunk))
+            found.update(hot.values_among(flt, "source.ip", chunk))
+            found.update(cold.values_among(flt, "source.ip", chunk))
     return {ip for ip in (normalise_ip(i) for i in found) if ip is not None}
-
-
-def _hot_ips(tier: HotTier, flt: Filter, chunk: list[str]) -> set[str]:
-    if not tier.days:
-        return set()
-    query = tier.query(flt)  # limited to the tier's days when searched by pattern
-    query["bool"]["filter"].append({"terms": {"source.ip": chunk}})
-    found: set[str] = set()
-    after: dict[str, Any] | None = None
-    while True:
-        composite: dict[str, Any] = {
-            "size": PAGE,
-            "sources": [{"ip": {"terms": {"field": "source.ip"}}}],
-        }
-        if after is not None:
-            composite["after"] = after
-        body = {"query": query, "size": 0, "aggs": {"ips": {"composite": composite}}}
-        result = tier.client.search(
-            index=tier.indices,
-            body=body,
-            params={"ignore_unavailable": "true", "allow_no_indices": "true"},
-        )
-        agg = result.get("aggregations", {}).get("ips")
-        if not agg:
-            return found
-        found.update(str(b["key"]["ip"]) for b in agg["buckets"])
-        after = agg.get("after_key")
-        if after is None or len(agg["buckets"]) < PAGE:
-            return found
-
-
-def _cold_ips(tier: ColdTier, flt: Filter, chunk: list[str]) -> set[str]:
-    if not tier.days:
-        return set()
-    where, params = sql.where(flt)
-    ip = sql.col("source.ip")
-    # schema column names and module constants only; every value is a parameter
-    statement = f"SELECT DISTINCT {ip} FROM waf_logs WHERE {where} AND list_contains(?, {ip})"  # noqa: S608
-    rows = tier._rows(statement, [*params, chunk])
-    return {str(row[0]) for row in rows}
 
 
 def sample_request_ids(ctx: QueryContext, flt: Filter, key: RuleKey, size: int) -> list[str]:

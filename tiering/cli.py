@@ -17,7 +17,7 @@ from tiering.store import open_store
 from wafsiem.clients import opensearch_client
 from wafsiem.logs import setup_logging
 from wafsiem.metrics import Metrics
-from wafsiem.output import ProgressReporter, emit, json_option
+from wafsiem.output import ProgressReporter, emit, human_bytes, json_option
 from wafsiem.settings import Settings, get_settings
 
 
@@ -37,17 +37,6 @@ def _context(
     return ctx
 
 
-def _size(value: int | None) -> str:
-    if value is None:
-        return "-"
-    amount = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if amount < 1024 or unit == "GiB":
-            return f"{amount:,.0f} {unit}" if unit == "B" else f"{amount:,.1f} {unit}"
-        amount /= 1024
-    return str(value)
-
-
 def _render_run(report: RunReport, out: Console) -> None:
     table = Table("date", "action", "rows", "added", "files", "hot", "cold", "seconds", "error")
     for d in report.days:
@@ -57,8 +46,8 @@ def _render_run(report: RunReport, out: Console) -> None:
             f"{d.rows:,}",
             f"{d.rows_added:,}",
             str(d.files),
-            _size(d.bytes_hot),
-            _size(d.bytes_cold),
+            human_bytes(d.bytes_hot),
+            human_bytes(d.bytes_cold),
             f"{d.seconds:.1f}",
             d.error or "",
         )
@@ -148,8 +137,8 @@ def _render_status(days: list[DayStatus], out: Console) -> None:
             d.date.isoformat(),
             d.state,
             f"{d.rows:,}" if d.rows is not None else "-",
-            _size(d.bytes_hot),
-            _size(d.bytes_cold),
+            human_bytes(d.bytes_hot),
+            human_bytes(d.bytes_cold),
             f"{d.ratio:.3f}" if d.ratio is not None else "-",
             str(d.files) if d.files is not None else "-",
             note,

@@ -41,6 +41,18 @@ def emit(data: Any, as_json: bool, render: Callable[[Console], None]) -> None:
         render(console())
 
 
+def human_bytes(value: int | None) -> str:
+    """``1,234 B``, ``12.1 MiB`` ...; ``-`` when unknown."""
+    if value is None:
+        return "-"
+    amount = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if amount < 1024 or unit == "GiB":
+            return f"{amount:,.0f} {unit}" if unit == "B" else f"{amount:,.1f} {unit}"
+        amount /= 1024
+    return str(value)
+
+
 class ProgressReporter:
     """A progress bar on a terminal; in ``--json`` mode, counter lines on stderr."""
 

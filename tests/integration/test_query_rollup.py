@@ -36,13 +36,13 @@ NOT_SERVED = [{"country": "US"}, {"host": "nothing.invalid"}, {"label": "custom:
 def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The SQL text of every cold statement run."""
     seen: list[str] = []
-    original = ColdTier._rows
+    original = ColdTier.rows
 
     def spy(self: ColdTier, statement: str, params: list[Any]) -> list[tuple[Any, ...]]:
         seen.append(statement)
         return original(self, statement, params)
 
-    monkeypatch.setattr(ColdTier, "_rows", spy)
+    monkeypatch.setattr(ColdTier, "rows", spy)
     yield seen
 
 
