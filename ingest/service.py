@@ -136,7 +136,7 @@ def _feed(
             if isinstance(result, ParsedDocument):
                 offsets[result.id] = result.offset
                 pipeline.add(
-                    ticket, BulkItem(result.index_name(prefix), result.id, orjson.dumps(result.doc))
+                    ticket, BulkItem(result.index_name(prefix), result.id, result.source_bytes())
                 )
             else:
                 item = deadletter_item(

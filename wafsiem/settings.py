@@ -102,6 +102,10 @@ class ParserSettings(BaseModel):
         default=SecretStr("wafsiem-default-header-hash-key"),
         description="key of the keyed hash that replaces sensitive header values",
     )
+    native: bool = Field(
+        default=True,
+        description="use the native fast path (package wafsiem-native) when installed",
+    )
 
     @field_validator("sensitive_headers")
     @classmethod

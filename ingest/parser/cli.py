@@ -62,7 +62,7 @@ def parse_command(
             for result in parse_file(path, options=options, stats=stats):
                 if isinstance(result, ParsedDocument):
                     if docs_out is not None:
-                        docs_out.write(orjson.dumps(result.doc) + b"\n")
+                        docs_out.write(result.source_bytes() + b"\n")
                 elif rejects_out is not None:
                     rejects_out.write(orjson.dumps(result.to_json_dict()) + b"\n")
             per_file.append(stats)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 import orjson
@@ -48,7 +48,8 @@ class _NotParsed:
 
 NOT_PARSED: Final = _NotParsed()
 
-# (offset in the decoded stream, raw bytes, parsed JSON value or NOT_PARSED)
+# (offset in the decoded stream, raw bytes, parsed JSON value or NOT_PARSED, or the
+# tuple the framer's ``prebuild`` hook gave for it: JSON never loads as a tuple)
 Frame = tuple[int, bytes, Any]
 
 _WHITESPACE = re.compile(rb"[ \t\r\n]*")
@@ -122,9 +123,16 @@ def _gunzip(
 
 
 class RecordFramer:
-    """Cuts a decoded byte stream into candidate records (:data:`Frame` tuples)."""
+    """Cuts a decoded byte stream into candidate records (:data:`Frame` tuples).
 
-    def __init__(self) -> None:
+    ``prebuild``: tried on each NDJSON line before it is parsed; a tuple it returns (it
+    accepts only valid JSON) is yielded in place of the parsed value, ``None`` lets the
+    line be parsed as usual. The parser passes the native fast path here, so a record it
+    handles is never parsed twice.
+    """
+
+    def __init__(self, prebuild: Callable[[bytes], tuple[Any, ...] | None] | None = None) -> None:
+        self._prebuild = prebuild
         self._buffer = b""
         self._base = 0  # stream offset of self._buffer[0]
         self._started = False
@@ -161,12 +169,20 @@ class RecordFramer:
         base = self._base
         pos = 0
         find = buf.find
+        prebuild = self._prebuild
         try:
             while True:
                 if pos < size and buf[pos] == 0x7B:  # "{": the NDJSON fast path
                     newline = find(b"\n", pos)
                     if newline != -1:
                         line = buf[pos:newline]
+                        if prebuild is not None:
+                            built = prebuild(line)
+                            if built is not None:
+                                start = pos
+                                pos = newline + 1
+                                yield base + start, line, built
+                                continue
                         try:
                             value = _loads(line)
                         except _JSONDecodeError:

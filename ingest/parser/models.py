@@ -39,7 +39,6 @@ def day_suffix(timestamp_ms: int) -> str:
 
 
 _dumps = orjson.dumps
-_APPEND_NEWLINE = orjson.OPT_APPEND_NEWLINE
 _bulk_heads: dict[tuple[str, int], bytes] = {}
 
 
@@ -56,26 +55,52 @@ class ParsedDocument:
     """One WAF record turned into a schema document.
 
     ``doc`` is the nested document as indexed in OpenSearch; ``id`` is ``event.id`` and
-    the OpenSearch ``_id``.
+    the OpenSearch ``_id``. A document built by the native fast path arrives as its JSON
+    bytes (:meth:`from_source`) and becomes a dict only when ``doc`` is read.
     """
 
-    __slots__ = ("doc", "id", "offset", "origin", "timestamp_ms")
+    __slots__ = ("_doc", "_source", "id", "offset", "origin", "timestamp_ms")
 
     def __init__(
         self, doc: dict[str, Any], doc_id: str, timestamp_ms: int, origin: str, offset: int
     ) -> None:
-        self.doc = doc
+        self._doc: dict[str, Any] | None = doc
+        self._source: bytes | None = None
         self.id = doc_id
         self.timestamp_ms = timestamp_ms
         self.origin = origin
         self.offset = offset
+
+    @classmethod
+    def from_source(
+        cls, source: bytes, doc_id: str, timestamp_ms: int, origin: str, offset: int
+    ) -> ParsedDocument:
+        """A document given as its serialised JSON (``orjson.dumps`` of the dict)."""
+        parsed = cls.__new__(cls)
+        parsed._doc = None
+        parsed._source = source
+        parsed.id = doc_id
+        parsed.timestamp_ms = timestamp_ms
+        parsed.origin = origin
+        parsed.offset = offset
+        return parsed
+
+    @property
+    def doc(self) -> dict[str, Any]:
+        doc = self._doc
+        if doc is None:  # from then on the dict is the document (callers may change it)
+            doc = self._doc = orjson.loads(self._source)  # type: ignore[arg-type]
+            self._source = None
+        return doc
 
     def index_name(self, prefix: str = "waf-logs") -> str:
         """The daily hot index by UTC ``@timestamp``: ``<prefix>-YYYY.MM.DD``."""
         return f"{prefix}-{day_suffix(self.timestamp_ms)}"
 
     def source_bytes(self) -> bytes:
-        return orjson.dumps(self.doc)
+        """The document as JSON (the ``_source`` sent to OpenSearch)."""
+        source = self._source
+        return _dumps(self._doc) if source is None else source
 
     def bulk_lines(self, prefix: str = "waf-logs") -> bytes:
         """Action line and source line for the OpenSearch ``_bulk`` API (``index`` op)."""
@@ -83,9 +108,10 @@ class ParsedDocument:
         head = _bulk_heads.get((prefix, day))
         if head is None:
             head = _bulk_head(prefix, day)
-        return b"".join(
-            (head, self.id.encode(), b'"}}\n', _dumps(self.doc, option=_APPEND_NEWLINE))
-        )
+        source = self._source
+        if source is None:
+            source = _dumps(self._doc)
+        return b"".join((head, self.id.encode(), b'"}}\n', source, b"\n"))
 
     def flat_row(self) -> dict[str, Any]:
         """The flat Arrow/Parquet row (dotted column names)."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from ingest.parser.fastpath import FastContext, build_fast
 from ingest.parser.framing import NOT_PARSED, Frame, RecordFramer, decoded_chunks
 from ingest.parser.models import ParsedDocument, ParseStats, Reject
+from ingest.parser.native import native_builder
 from ingest.parser.options import ParserOptions
 from ingest.parser.transform import RecordError, build_document
 
@@ -31,18 +32,35 @@ class StreamParser:
         if not self.stats.origin:
             self.stats.origin = origin
         self._fast = FastContext(options)
+        self._native = native_builder(options)
 
     def parse(self, chunks: Chunks) -> Iterator[ParseResult]:
         stats = self.stats
-        framer = RecordFramer()
+        native = self._native
+        framer = RecordFramer(prebuild=native)
         record = self._record
         fast = self._fast
         origin = self.origin
+        from_source = ParsedDocument.from_source
         for data in decoded_chunks(_as_chunks(chunks, self.options.chunk_size), stats):
             stats.bytes_decoded += len(data)
             for frame in framer.iter_feed(data):
                 value = frame[2]
+                if value.__class__ is tuple:  # built by the native fast path (NDJSON)
+                    stats.records_in += 1
+                    stats.parsed += 1
+                    yield from_source(value[2], value[0], value[1], origin, frame[0])
+                    continue
                 if value.__class__ is dict:  # the common case, inline
+                    if native is not None:  # framed otherwise than by lines
+                        prebuilt = native(frame[1])
+                        if prebuilt is not None:
+                            stats.records_in += 1
+                            stats.parsed += 1
+                            yield from_source(
+                                prebuilt[2], prebuilt[0], prebuilt[1], origin, frame[0]
+                            )
+                            continue
                     built = build_fast(value, frame[1], fast)
                     if built is not None:
                         stats.records_in += 1
@@ -59,6 +77,10 @@ class StreamParser:
         stats = self.stats
         if value is NOT_PARSED:
             return self._reject(_unparsed_reason(raw, cut_short), raw, offset)
+        if value.__class__ is tuple:  # built by the native fast path
+            stats.records_in += 1
+            stats.parsed += 1
+            return ParsedDocument.from_source(value[2], value[0], value[1], self.origin, offset)
         if not isinstance(value, dict):
             return self._reject(
                 ("not_object", f"JSON {type(value).__name__}, not an object"), raw, offset
