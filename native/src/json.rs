@@ -1,0 +1,405 @@
+//! A strict JSON parser into a flat tape (pre-order node list).
+//!
+//! It accepts a subset of what `orjson.loads` accepts, with the same meaning, and
+//! declines everything else: floats (a fraction or an exponent), integers outside i64,
+//! lone surrogates, duplicate keys in an object, nesting deeper than [`MAX_DEPTH`], and of
+//! course anything that is not JSON. The input must be valid UTF-8 (checked up front).
+//!
+//! Strings without escapes are kept as byte ranges of the input: such a range never
+//! holds a byte that `orjson.dumps` escapes (`"`, `\` or a control character), so it can
+//! be written out as it is. Strings with escapes are decoded into a side buffer and are
+//! escaped again when written.
+
+use crate::Decline;
+
+/// Deepest nesting of arrays and objects accepted (the record itself is depth 1).
+pub const MAX_DEPTH: usize = 64;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Node {
+    Null,
+    Bool(bool),
+    Int(i64),
+    /// `start..start+len` of the input (`decoded == false`) or of the decoded buffer.
+    Str {
+        start: u32,
+        len: u32,
+        decoded: bool,
+    },
+    /// `len` elements; `end` is the index of the node after the last descendant.
+    Arr {
+        len: u32,
+        end: u32,
+    },
+    /// `len` members, each a key (a `Str` node) followed by its value.
+    Obj {
+        len: u32,
+        end: u32,
+    },
+}
+
+/// Bytes that end the plain part of a string: `"`, `\` and control characters.
+static STOP: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = true;
+        i += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+struct Parser<'a, 'b> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    nodes: &'b mut Vec<Node>,
+    dec: &'b mut String,
+    keys: &'b mut Vec<(u32, u32, bool)>,
+}
+
+/// Parse `raw` (one JSON object) into `nodes`; decoded strings go to `dec`. Node 0 is the
+/// object. Returns the input as `&str`.
+pub fn parse<'a>(
+    raw: &'a [u8],
+    nodes: &mut Vec<Node>,
+    dec: &mut String,
+    keys: &mut Vec<(u32, u32, bool)>,
+) -> Result<&'a str, Decline> {
+    nodes.clear();
+    dec.clear();
+    if raw.len() >= u32::MAX as usize / 2 || raw.first() != Some(&b'{') {
+        return Err(Decline);
+    }
+    let text = std::str::from_utf8(raw).map_err(|_| Decline)?;
+    let mut parser = Parser {
+        text,
+        bytes: raw,
+        pos: 0,
+        nodes,
+        dec,
+        keys,
+    };
+    parser.object(1)?;
+    parser.skip_ws();
+    if parser.pos != raw.len() {
+        return Err(Decline);
+    }
+    Ok(text)
+}
+
+impl Parser<'_, '_> {
+    #[inline]
+    fn skip_ws(&mut self) {
+        while let Some(&c) = self.bytes.get(self.pos) {
+            if c == b' ' || c == b'\n' || c == b'\r' || c == b'\t' {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    #[inline]
+    fn peek(&self) -> Result<u8, Decline> {
+        self.bytes.get(self.pos).copied().ok_or(Decline)
+    }
+
+    fn value(&mut self, depth: usize) -> Result<(), Decline> {
+        match self.peek()? {
+            b'{' => self.object(depth + 1),
+            b'[' => self.array(depth + 1),
+            b'"' => {
+                let node = self.string()?;
+                self.nodes.push(node);
+                Ok(())
+            }
+            b't' => self.literal(b"true", Node::Bool(true)),
+            b'f' => self.literal(b"false", Node::Bool(false)),
+            b'n' => self.literal(b"null", Node::Null),
+            b'-' | b'0'..=b'9' => {
+                let node = self.number()?;
+                self.nodes.push(node);
+                Ok(())
+            }
+            _ => Err(Decline),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], node: Node) -> Result<(), Decline> {
+        let end = self.pos + word.len();
+        if self.bytes.get(self.pos..end) != Some(word) {
+            return Err(Decline);
+        }
+        self.pos = end;
+        self.nodes.push(node);
+        Ok(())
+    }
+
+    fn number(&mut self) -> Result<Node, Decline> {
+        let bytes = self.bytes;
+        let mut i = self.pos;
+        let negative = bytes[i] == b'-';
+        if negative {
+            i += 1;
+        }
+        // accumulated as a negative number, so that i64::MIN fits
+        let mut acc: i64 = 0;
+        match bytes.get(i) {
+            Some(b'0') => {
+                i += 1;
+                if matches!(bytes.get(i), Some(b'0'..=b'9')) {
+                    return Err(Decline); // leading zero: not JSON
+                }
+            }
+            Some(b'1'..=b'9') => {
+                while let Some(&c) = bytes.get(i) {
+                    if !c.is_ascii_digit() {
+                        break;
+                    }
+                    acc = acc
+                        .checked_mul(10)
+                        .and_then(|a| a.checked_sub(i64::from(c - b'0')))
+                        .ok_or(Decline)?;
+                    i += 1;
+                }
+            }
+            _ => return Err(Decline),
+        }
+        if matches!(bytes.get(i), Some(b'.' | b'e' | b'E')) {
+            return Err(Decline); // a float
+        }
+        self.pos = i;
+        let value = if negative {
+            acc
+        } else {
+            acc.checked_neg().ok_or(Decline)?
+        };
+        Ok(Node::Int(value))
+    }
+
+    fn hex4(&self, at: usize) -> Result<u32, Decline> {
+        let digits = self.bytes.get(at..at + 4).ok_or(Decline)?;
+        let mut value = 0u32;
+        for &c in digits {
+            let digit = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                b'A'..=b'F' => c - b'A' + 10,
+                _ => return Err(Decline),
+            };
+            value = value * 16 + u32::from(digit);
+        }
+        Ok(value)
+    }
+
+    /// The string starting at `self.pos` (a `"`), as a `Str` node.
+    fn string(&mut self) -> Result<Node, Decline> {
+        let bytes = self.bytes;
+        let start = self.pos + 1;
+        let mut i = start;
+        loop {
+            let c = *bytes.get(i).ok_or(Decline)?;
+            if STOP[c as usize] {
+                if c == b'"' {
+                    self.pos = i + 1;
+                    return Ok(Node::Str {
+                        start: start as u32,
+                        len: (i - start) as u32,
+                        decoded: false,
+                    });
+                }
+                if c == b'\\' {
+                    break;
+                }
+                return Err(Decline); // a raw control character
+            }
+            i += 1;
+        }
+        let text = self.text;
+        let dec_start = self.dec.len();
+        let mut run = start;
+        loop {
+            let c = *bytes.get(i).ok_or(Decline)?;
+            if !STOP[c as usize] {
+                i += 1;
+                continue;
+            }
+            // runs end at ASCII bytes, so they are char boundaries of valid UTF-8
+            self.dec.push_str(text.get(run..i).ok_or(Decline)?);
+            match c {
+                b'"' => {
+                    i += 1;
+                    break;
+                }
+                b'\\' => {
+                    let escape = *bytes.get(i + 1).ok_or(Decline)?;
+                    i += 2;
+                    let ch = match escape {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => {
+                            let unit = self.hex4(i)?;
+                            i += 4;
+                            let code = if (0xD800..0xDC00).contains(&unit) {
+                                if bytes.get(i..i + 2) != Some(b"\\u") {
+                                    return Err(Decline); // lone high surrogate
+                                }
+                                let low = self.hex4(i + 2)?;
+                                if !(0xDC00..0xE000).contains(&low) {
+                                    return Err(Decline);
+                                }
+                                i += 6;
+                                0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
+                            } else if (0xDC00..0xE000).contains(&unit) {
+                                return Err(Decline); // lone low surrogate
+                            } else {
+                                unit
+                            };
+                            char::from_u32(code).ok_or(Decline)?
+                        }
+                        _ => return Err(Decline),
+                    };
+                    self.dec.push(ch);
+                    run = i;
+                }
+                _ => return Err(Decline), // a raw control character
+            }
+        }
+        self.pos = i;
+        Ok(Node::Str {
+            start: dec_start as u32,
+            len: (self.dec.len() - dec_start) as u32,
+            decoded: true,
+        })
+    }
+
+    fn array(&mut self, depth: usize) -> Result<(), Decline> {
+        if depth > MAX_DEPTH {
+            return Err(Decline);
+        }
+        self.pos += 1;
+        let at = self.nodes.len();
+        self.nodes.push(Node::Arr { len: 0, end: 0 });
+        let mut len = 0u32;
+        self.skip_ws();
+        if self.peek()? == b']' {
+            self.pos += 1;
+        } else {
+            loop {
+                self.skip_ws();
+                self.value(depth)?;
+                len += 1;
+                self.skip_ws();
+                match self.peek()? {
+                    b',' => self.pos += 1,
+                    b']' => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return Err(Decline),
+                }
+            }
+        }
+        let end = self.nodes.len() as u32;
+        self.nodes[at] = Node::Arr { len, end };
+        Ok(())
+    }
+
+    fn object(&mut self, depth: usize) -> Result<(), Decline> {
+        if depth > MAX_DEPTH {
+            return Err(Decline);
+        }
+        self.pos += 1;
+        let at = self.nodes.len();
+        self.nodes.push(Node::Obj { len: 0, end: 0 });
+        let mut len = 0u32;
+        self.skip_ws();
+        if self.peek()? == b'}' {
+            self.pos += 1;
+        } else {
+            loop {
+                self.skip_ws();
+                if self.peek()? != b'"' {
+                    return Err(Decline);
+                }
+                let key = self.string()?;
+                self.nodes.push(key);
+                self.skip_ws();
+                if self.peek()? != b':' {
+                    return Err(Decline);
+                }
+                self.pos += 1;
+                self.skip_ws();
+                self.value(depth)?;
+                len += 1;
+                self.skip_ws();
+                match self.peek()? {
+                    b',' => self.pos += 1,
+                    b'}' => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return Err(Decline),
+                }
+            }
+        }
+        let end = self.nodes.len() as u32;
+        self.nodes[at] = Node::Obj { len, end };
+        if len > 1 {
+            self.check_unique_keys(at)?;
+        }
+        Ok(())
+    }
+
+    /// Decline an object with a repeated key (orjson keeps the last value at the first
+    /// key's place; not worth reproducing).
+    fn check_unique_keys(&mut self, at: usize) -> Result<(), Decline> {
+        self.keys.clear();
+        let end = match self.nodes[at] {
+            Node::Obj { end, .. } => end as usize,
+            _ => return Err(Decline),
+        };
+        let mut i = at + 1;
+        while i < end {
+            match self.nodes[i] {
+                Node::Str {
+                    start,
+                    len,
+                    decoded,
+                } => self.keys.push((start, len, decoded)),
+                _ => return Err(Decline),
+            }
+            i = match self.nodes[i + 1] {
+                Node::Arr { end, .. } | Node::Obj { end, .. } => end as usize,
+                _ => i + 2,
+            };
+        }
+        let text = self.text.as_bytes();
+        let dec = self.dec.as_bytes();
+        let slice = |(start, len, decoded): (u32, u32, bool)| {
+            let range = start as usize..(start + len) as usize;
+            if decoded {
+                dec.get(range)
+            } else {
+                text.get(range)
+            }
+        };
+        for (n, &a) in self.keys.iter().enumerate() {
+            for &b in &self.keys[n + 1..] {
+                if a.1 == b.1 && slice(a) == slice(b) {
+                    return Err(Decline);
+                }
+            }
+        }
+        Ok(())
+    }
+}
