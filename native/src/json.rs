@@ -10,6 +10,7 @@
 //! be written out as it is. Strings with escapes are decoded into a side buffer and are
 //! escaped again when written.
 
+use crate::write::special_bytes;
 use crate::Decline;
 
 /// Deepest nesting of arrays and objects accepted (the record itself is depth 1).
@@ -55,19 +56,33 @@ struct Parser<'a, 'b> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
+    canonical: bool,
     nodes: &'b mut Vec<Node>,
     dec: &'b mut String,
-    keys: &'b mut Vec<(u32, u32, bool)>,
+    keys: &'b mut Vec<Key>,
 }
 
-/// Parse `raw` (one JSON object) into `nodes`; decoded strings go to `dec`. Node 0 is the
-/// object. Returns the input as `&str`.
+/// A key of the object being checked for repeats: (fingerprint, start, len, decoded).
+pub type Key = (u32, u32, u32, bool);
+
+/// What [`parse`] found besides the tape.
+pub struct Parsed<'a> {
+    /// The input as `&str`.
+    pub text: &'a str,
+    /// The input is exactly what `orjson.dumps` writes for the value: no whitespace
+    /// between tokens, no `-0`, and only the escapes orjson writes (`\"`, `\\`,
+    /// `\b \t \n \f \r`, `\u00xx` for other control characters).
+    pub canonical: bool,
+}
+
+/// Parse `raw` (one JSON object) into `nodes`; decoded strings go to `dec`; `keys` is
+/// scratch space. Node 0 is the object.
 pub fn parse<'a>(
     raw: &'a [u8],
     nodes: &mut Vec<Node>,
     dec: &mut String,
-    keys: &mut Vec<(u32, u32, bool)>,
-) -> Result<&'a str, Decline> {
+    keys: &mut Vec<Key>,
+) -> Result<Parsed<'a>, Decline> {
     nodes.clear();
     dec.clear();
     if raw.len() >= u32::MAX as usize / 2 || raw.first() != Some(&b'{') {
@@ -78,6 +93,7 @@ pub fn parse<'a>(
         text,
         bytes: raw,
         pos: 0,
+        canonical: true,
         nodes,
         dec,
         keys,
@@ -87,7 +103,10 @@ pub fn parse<'a>(
     if parser.pos != raw.len() {
         return Err(Decline);
     }
-    Ok(text)
+    Ok(Parsed {
+        text,
+        canonical: parser.canonical,
+    })
 }
 
 impl Parser<'_, '_> {
@@ -96,6 +115,7 @@ impl Parser<'_, '_> {
         while let Some(&c) = self.bytes.get(self.pos) {
             if c == b' ' || c == b'\n' || c == b'\r' || c == b'\t' {
                 self.pos += 1;
+                self.canonical = false;
             } else {
                 break;
             }
@@ -172,6 +192,9 @@ impl Parser<'_, '_> {
             return Err(Decline); // a float
         }
         self.pos = i;
+        if negative && acc == 0 {
+            self.canonical = false; // -0 is written 0
+        }
         let value = if negative {
             acc
         } else {
@@ -196,11 +219,23 @@ impl Parser<'_, '_> {
     }
 
     /// The string starting at `self.pos` (a `"`), as a `Str` node.
+    #[inline(always)]
     fn string(&mut self) -> Result<Node, Decline> {
         let bytes = self.bytes;
         let start = self.pos + 1;
         let mut i = start;
         loop {
+            // 8 bytes at a time up to the first `"`, `\` or control character
+            if let Some(chunk) = bytes.get(i..i + 8) {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(chunk);
+                let mask = special_bytes(u64::from_le_bytes(word));
+                if mask == 0 {
+                    i += 8;
+                    continue;
+                }
+                i += (mask.trailing_zeros() / 8) as usize;
+            }
             let c = *bytes.get(i).ok_or(Decline)?;
             if STOP[c as usize] {
                 if c == b'"' {
@@ -240,7 +275,10 @@ impl Parser<'_, '_> {
                     let ch = match escape {
                         b'"' => '"',
                         b'\\' => '\\',
-                        b'/' => '/',
+                        b'/' => {
+                            self.canonical = false;
+                            '/'
+                        }
                         b'b' => '\u{8}',
                         b'f' => '\u{c}',
                         b'n' => '\n',
@@ -258,10 +296,16 @@ impl Parser<'_, '_> {
                                     return Err(Decline);
                                 }
                                 i += 6;
+                                self.canonical = false;
                                 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
                             } else if (0xDC00..0xE000).contains(&unit) {
                                 return Err(Decline); // lone low surrogate
                             } else {
+                                // orjson writes \u00xx (lower-case) for these only
+                                let lower = !bytes[i - 4..i].iter().any(u8::is_ascii_uppercase);
+                                if unit >= 0x20 || matches!(unit, 8..=10 | 12 | 13) || !lower {
+                                    self.canonical = false;
+                                }
                                 unit
                             };
                             char::from_u32(code).ok_or(Decline)?
@@ -375,7 +419,20 @@ impl Parser<'_, '_> {
                     start,
                     len,
                     decoded,
-                } => self.keys.push((start, len, decoded)),
+                } => {
+                    let range = start as usize..(start + len) as usize;
+                    let key = if decoded {
+                        &self.dec.as_bytes()[range]
+                    } else {
+                        &self.text.as_bytes()[range]
+                    };
+                    // length, first and last byte: cheap to compare, rarely equal
+                    let fingerprint = match (key.first(), key.last()) {
+                        (Some(&a), Some(&b)) => (len << 16) ^ (u32::from(a) << 8) ^ u32::from(b),
+                        _ => 0,
+                    };
+                    self.keys.push((fingerprint, start, len, decoded));
+                }
                 _ => return Err(Decline),
             }
             i = match self.nodes[i + 1] {
@@ -385,7 +442,7 @@ impl Parser<'_, '_> {
         }
         let text = self.text.as_bytes();
         let dec = self.dec.as_bytes();
-        let slice = |(start, len, decoded): (u32, u32, bool)| {
+        let slice = |(_, start, len, decoded): Key| {
             let range = start as usize..(start + len) as usize;
             if decoded {
                 dec.get(range)
@@ -395,7 +452,7 @@ impl Parser<'_, '_> {
         };
         for (n, &a) in self.keys.iter().enumerate() {
             for &b in &self.keys[n + 1..] {
-                if a.1 == b.1 && slice(a) == slice(b) {
+                if a.0 == b.0 && a.2 == b.2 && slice(a) == slice(b) {
                     return Err(Decline);
                 }
             }

@@ -81,12 +81,19 @@ impl Config {
 pub struct Scratch {
     nodes: Vec<Node>,
     dec: String,
-    keys: Vec<(u32, u32, bool)>,
+    keys: Vec<json::Key>,
     /// The document of the last successful build.
     pub out: Vec<u8>,
     waf: Vec<u8>,
     record: Vec<u8>,
     replace: Vec<(usize, String)>,
+}
+
+impl Scratch {
+    #[doc(hidden)]
+    pub fn parse_only(&mut self, raw: &[u8]) -> bool {
+        json::parse(raw, &mut self.nodes, &mut self.dec, &mut self.keys).is_ok()
+    }
 }
 
 /// A header value as it goes into the document.
@@ -578,9 +585,9 @@ pub fn build(cfg: &Config, sc: &mut Scratch, raw: &[u8]) -> R<(String, i64)> {
         replace,
     } = sc;
     replace.clear();
-    let raw_text = json::parse(raw, nodes, dec, keys)?;
+    let parsed = json::parse(raw, nodes, dec, keys)?;
     let t = Tape {
-        raw: raw_text,
+        raw: parsed.text,
         dec: dec.as_str(),
         nodes: nodes.as_slice(),
     };
@@ -1104,14 +1111,37 @@ pub fn build(cfg: &Config, sc: &mut Scratch, raw: &[u8]) -> R<(String, i64)> {
     if cfg.keep_original {
         out.extend_from_slice(b",\"original\":\"");
         if headers_replaced || inserted_replaced || rate_replaced {
+            // orjson.dumps(record) after the replacements
             replace.sort_unstable_by_key(|r| r.0);
-            record.clear();
-            let mut next = 0;
-            t.write(record, 0, replace, &mut next);
-            if next != replace.len() {
-                return Err(Decline);
+            let token = |at: usize| match t.nodes[at] {
+                Node::Str {
+                    start,
+                    len,
+                    decoded: false,
+                } => Some((start as usize - 1, (start + len) as usize + 1)),
+                _ => None,
+            };
+            if parsed.canonical && replace.iter().all(|(at, _)| token(*at).is_some()) {
+                // the input is that text but for the replaced strings
+                let mut done = 0;
+                for (at, text) in replace.iter() {
+                    let (start, end) = token(*at).ok_or(Decline)?;
+                    escaped(out, &raw[done..start]);
+                    out.extend_from_slice(b"\\\"");
+                    out.extend_from_slice(text.as_bytes());
+                    out.extend_from_slice(b"\\\"");
+                    done = end;
+                }
+                escaped(out, &raw[done..]);
+            } else {
+                record.clear();
+                let mut next = 0;
+                t.write(record, 0, replace, &mut next);
+                if next != replace.len() {
+                    return Err(Decline);
+                }
+                escaped(out, record);
             }
-            escaped(out, record);
         } else {
             escaped(out, raw);
         }

@@ -22,8 +22,87 @@ static ESCAPE: [u8; 256] = {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// High bit of each zero byte of `y` (exact: no carries between bytes).
+#[inline]
+fn zero_bytes(y: u64) -> u64 {
+    !(((y & LOW7) + LOW7) | y | LOW7)
+}
+
+/// High bit of each byte of `x` below 0x20 (exact).
+#[inline]
+pub fn control_bytes(x: u64) -> u64 {
+    !(((x & LOW7) + ONES * 0x60) | x) & HIGH
+}
+
+/// High bit of each byte of `x` that JSON strings escape: `"`, `\`, control characters.
+#[inline]
+pub fn special_bytes(x: u64) -> u64 {
+    zero_bytes(x ^ (ONES * u64::from(b'"')))
+        | zero_bytes(x ^ (ONES * u64::from(b'\\')))
+        | control_bytes(x)
+}
+
 /// The content of a JSON string (no quotes) for `text`.
 pub fn escaped(out: &mut Vec<u8>, text: &[u8]) {
+    // fast: 8 bytes at a time, where only `"` and `\` occur (one backslash before each)
+    let start = out.len();
+    out.resize(start + 2 * text.len() + 16, 0);
+    let mut j = start;
+    let chunks = text.chunks_exact(8);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(bytes);
+        let mut mask = special_bytes(x);
+        if mask == 0 {
+            out[j..j + 8].copy_from_slice(chunk);
+            j += 8;
+            continue;
+        }
+        if control_bytes(x) != 0 {
+            out.truncate(start);
+            return escaped_slow(out, text);
+        }
+        // store the chunk from the first unwritten byte, then put a backslash before
+        // each special byte and store the rest again
+        let mut done = 0usize;
+        while mask != 0 {
+            let at = (mask.trailing_zeros() / 8) as usize;
+            out[j..j + 8].copy_from_slice(&(x >> (8 * done)).to_le_bytes());
+            j += at - done;
+            out[j] = b'\\';
+            j += 1;
+            done = at;
+            mask &= mask - 1;
+        }
+        out[j..j + 8].copy_from_slice(&(x >> (8 * done)).to_le_bytes());
+        j += 8 - done;
+    }
+    for &c in rest {
+        match ESCAPE[c as usize] {
+            0 => {}
+            b'"' | b'\\' => {
+                out[j] = b'\\';
+                j += 1;
+            }
+            _ => {
+                out.truncate(start);
+                return escaped_slow(out, text);
+            }
+        }
+        out[j] = c;
+        j += 1;
+    }
+    out.truncate(j);
+}
+
+/// `escaped`, a byte at a time (any text).
+fn escaped_slow(out: &mut Vec<u8>, text: &[u8]) {
     let mut run = 0;
     for (i, &c) in text.iter().enumerate() {
         let escape = ESCAPE[c as usize];
@@ -100,5 +179,30 @@ pub fn hex(out: &mut String, bytes: &[u8]) {
     for &b in bytes {
         out.push(HEX[(b >> 4) as usize] as char);
         out.push(HEX[(b & 15) as usize] as char);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_like_orjson() {
+        let mut text: Vec<u8> = (0u8..0x20).collect();
+        text.extend_from_slice("\"\\/\u{7f}é😀 plain text, long enough".as_bytes());
+        for cut in 0..text.len() {
+            for piece in [&text[cut..], &text[..cut]] {
+                let (mut fast, mut slow) = (Vec::new(), Vec::new());
+                escaped(&mut fast, piece);
+                escaped_slow(&mut slow, piece);
+                assert_eq!(fast, slow);
+            }
+        }
+        let mut quotes = Vec::new();
+        escaped(&mut quotes, br#"{"a":"b\"c","d":[1,2]}"#);
+        assert_eq!(quotes, br#"{\"a\":\"b\\\"c\",\"d\":[1,2]}"#);
+        let mut controls = Vec::new();
+        escaped(&mut controls, b"\x00\x08\t\n\x0b\x0c\r\x1f");
+        assert_eq!(controls, br"\u0000\b\t\n\u000b\f\r\u001f");
     }
 }
