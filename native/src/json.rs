@@ -112,6 +112,11 @@ pub fn parse<'a>(
 impl Parser<'_, '_> {
     #[inline]
     fn skip_ws(&mut self) {
+        match self.bytes.get(self.pos) {
+            Some(&c) if c > b' ' => return, // the usual case: compact JSON
+            None => return,
+            _ => {}
+        }
         while let Some(&c) = self.bytes.get(self.pos) {
             if c == b' ' || c == b'\n' || c == b'\r' || c == b'\t' {
                 self.pos += 1;

@@ -85,6 +85,7 @@ pub struct Scratch {
     /// The document of the last successful build.
     pub out: Vec<u8>,
     waf: Vec<u8>,
+    rules: Vec<u8>,
     record: Vec<u8>,
     replace: Vec<(usize, String)>,
 }
@@ -182,6 +183,8 @@ fn headers<'a>(
     let Some(array) = list(entries) else {
         return Ok((set, false));
     };
+    set.names.reserve(16);
+    set.values.reserve(16);
     for entry in t.elems(array) {
         let V::Obj(obj) = t.v(entry) else {
             continue;
@@ -581,9 +584,11 @@ pub fn build(cfg: &Config, sc: &mut Scratch, raw: &[u8]) -> R<(String, i64)> {
         keys,
         out,
         waf,
+        rules,
         record,
         replace,
     } = sc;
+    rules.clear();
     replace.clear();
     let parsed = json::parse(raw, nodes, dec, keys)?;
     let t = Tape {
@@ -667,7 +672,6 @@ pub fn build(cfg: &Config, sc: &mut Scratch, raw: &[u8]) -> R<(String, i64)> {
     waf.clear();
     waf.extend_from_slice(b"{\"action\":");
     string(waf, action);
-    let mut rules: Vec<u8> = Vec::new();
     let mut counted: Vec<Named> = Vec::new();
     let mut excluded: Vec<Named> = Vec::new();
     let mut terminating_group: Option<(Text<'_>, Option<Text<'_>>)> = None;
@@ -681,7 +685,7 @@ pub fn build(cfg: &Config, sc: &mut Scratch, raw: &[u8]) -> R<(String, i64)> {
                         rules.push(b',');
                     }
                     first = false;
-                    let (id, counts) = write_rule(&t, &mut rules, obj)?;
+                    let (id, counts) = write_rule(&t, rules, obj)?;
                     if let (Some(id), true) = (id, counts) {
                         counted.push(named(None, id));
                     }
@@ -721,12 +725,12 @@ pub fn build(cfg: &Config, sc: &mut Scratch, raw: &[u8]) -> R<(String, i64)> {
             rules.push(b'{');
             let mut first = true;
             if let Some(g) = group_id {
-                key(&mut rules, &mut first, "id");
-                string(&mut rules, g);
+                key(rules, &mut first, "id");
+                string(rules, g);
             }
             if let V::Obj(rule_obj) = t.vo(terminating) {
-                key(&mut rules, &mut first, "terminating_rule");
-                let (rule_id, counts) = write_rule(&t, &mut rules, rule_obj)?;
+                key(rules, &mut first, "terminating_rule");
+                let (rule_id, counts) = write_rule(&t, rules, rule_obj)?;
                 if counts {
                     if let Some(rule_id) = rule_id {
                         counted.push(named(prefix, rule_id));
@@ -739,7 +743,7 @@ pub fn build(cfg: &Config, sc: &mut Scratch, raw: &[u8]) -> R<(String, i64)> {
             }
             if let Some(inner) = list(t.vo(non_terminating)) {
                 if t.elems(inner).any(|e| matches!(t.v(e), V::Obj(..))) {
-                    key(&mut rules, &mut first, "non_terminating_rules");
+                    key(rules, &mut first, "non_terminating_rules");
                     rules.push(b'[');
                     let mut first_rule = true;
                     for item in t.elems(inner) {
@@ -748,7 +752,7 @@ pub fn build(cfg: &Config, sc: &mut Scratch, raw: &[u8]) -> R<(String, i64)> {
                                 rules.push(b',');
                             }
                             first_rule = false;
-                            let (rule_id, counts) = write_rule(&t, &mut rules, rule_obj)?;
+                            let (rule_id, counts) = write_rule(&t, rules, rule_obj)?;
                             if let (Some(rule_id), true) = (rule_id, counts) {
                                 counted.push(named(prefix, rule_id));
                             }
@@ -759,7 +763,7 @@ pub fn build(cfg: &Config, sc: &mut Scratch, raw: &[u8]) -> R<(String, i64)> {
             }
             if let Some(inner) = list(t.vo(exclusions)) {
                 if t.elems(inner).any(|e| matches!(t.v(e), V::Obj(..))) {
-                    key(&mut rules, &mut first, "excluded_rules");
+                    key(rules, &mut first, "excluded_rules");
                     rules.push(b'[');
                     let mut first_item = true;
                     for item in t.elems(inner) {
@@ -781,13 +785,13 @@ pub fn build(cfg: &Config, sc: &mut Scratch, raw: &[u8]) -> R<(String, i64)> {
                         rules.push(b'{');
                         let mut first_field = true;
                         if let Some(rule_id) = as_text(t.vo(rule_id)) {
-                            key(&mut rules, &mut first_field, "id");
-                            string(&mut rules, rule_id);
+                            key(rules, &mut first_field, "id");
+                            string(rules, rule_id);
                             excluded.push(named(prefix, rule_id));
                         }
                         if let Some(kind) = as_text(t.vo(kind)) {
-                            key(&mut rules, &mut first_field, "exclusion_type");
-                            string(&mut rules, kind);
+                            key(rules, &mut first_field, "exclusion_type");
+                            string(rules, kind);
                         }
                         rules.push(b'}');
                     }
@@ -808,11 +812,11 @@ pub fn build(cfg: &Config, sc: &mut Scratch, raw: &[u8]) -> R<(String, i64)> {
         }
     }
     if !excluded.is_empty() {
-        write_unique(&mut rules, "excluded_rules", &excluded);
+        write_unique(rules, "excluded_rules", &excluded);
         counted.append(&mut excluded);
     }
     if !counted.is_empty() {
-        write_unique(&mut rules, "counted_rules", &counted);
+        write_unique(rules, "counted_rules", &counted);
     }
 
     // terminating_rule: id, type, match, then group / group_rule from the groups
@@ -858,27 +862,31 @@ pub fn build(cfg: &Config, sc: &mut Scratch, raw: &[u8]) -> R<(String, i64)> {
                 s,
                 clean: webacl.clean,
             };
-            let fields: Vec<&str> = webacl.s.splitn(6, ':').collect();
-            if let [_, _, _, arn_region, arn_account, resource] = fields[..] {
+            let mut fields = webacl.s.splitn(6, ':').skip(3);
+            if let (Some(arn_region), Some(arn_account), Some(resource)) =
+                (fields.next(), fields.next(), fields.next())
+            {
                 if !arn_region.is_empty() {
                     region = Some(part(arn_region));
                 }
                 if !arn_account.is_empty() {
                     account = Some(part(arn_account));
                 }
-                let path: Vec<&str> = resource.split('/').collect();
-                waf.extend_from_slice(if path[0] == "global" {
+                let mut path = resource.split('/');
+                let scope = path.next();
+                waf.extend_from_slice(if scope == Some("global") {
                     b",\"scope\":\"CLOUDFRONT\""
                 } else {
                     b",\"scope\":\"REGIONAL\""
                 });
-                if path.len() >= 3 && path[1] == "webacl" {
+                let (kind, name, id) = (path.next(), path.next(), path.next());
+                if let (Some("webacl"), Some(name)) = (kind, name) {
                     waf.extend_from_slice(b",\"name\":");
-                    string(waf, part(path[2]));
+                    string(waf, part(name));
                 }
-                if path.len() >= 4 && !path[3].is_empty() {
+                if let Some(id) = id.filter(|id| !id.is_empty()) {
                     waf.extend_from_slice(b",\"id\":");
-                    string(waf, part(path[3]));
+                    string(waf, part(id));
                 }
             }
         } else {
@@ -887,7 +895,7 @@ pub fn build(cfg: &Config, sc: &mut Scratch, raw: &[u8]) -> R<(String, i64)> {
         }
         waf.push(b'}');
     }
-    waf.extend_from_slice(&rules);
+    waf.extend_from_slice(rules);
 
     if let Some(array) = list(t.vo(top.labels)) {
         let mark = waf.len();
