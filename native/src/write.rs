@@ -48,10 +48,22 @@ pub fn special_bytes(x: u64) -> u64 {
 
 /// The content of a JSON string (no quotes) for `text`.
 pub fn escaped(out: &mut Vec<u8>, text: &[u8]) {
-    // fast: 8 bytes at a time, where only `"` and `\` occur (one backslash before each)
     let start = out.len();
     out.resize(start + 2 * text.len() + 16, 0);
-    let mut j = start;
+    match escape_quotes(&mut out[start..], text) {
+        Some(written) => out.truncate(start + written),
+        None => {
+            out.truncate(start);
+            escaped_slow(out, text);
+        }
+    }
+}
+
+/// `escaped` into `buf` (at least `2 * text.len() + 8` bytes) for text without control
+/// characters, 8 bytes at a time (one backslash before each `"` and `\`); the number
+/// of bytes written, or None if `text` has a control character.
+fn escape_quotes(buf: &mut [u8], text: &[u8]) -> Option<usize> {
+    let mut j = 0;
     let chunks = text.chunks_exact(8);
     let rest = chunks.remainder();
     for chunk in chunks {
@@ -60,45 +72,41 @@ pub fn escaped(out: &mut Vec<u8>, text: &[u8]) {
         let x = u64::from_le_bytes(bytes);
         let mut mask = special_bytes(x);
         if mask == 0 {
-            out[j..j + 8].copy_from_slice(chunk);
+            buf[j..j + 8].copy_from_slice(chunk);
             j += 8;
             continue;
         }
         if control_bytes(x) != 0 {
-            out.truncate(start);
-            return escaped_slow(out, text);
+            return None;
         }
         // store the chunk from the first unwritten byte, then put a backslash before
         // each special byte and store the rest again
         let mut done = 0usize;
         while mask != 0 {
             let at = (mask.trailing_zeros() / 8) as usize;
-            out[j..j + 8].copy_from_slice(&(x >> (8 * done)).to_le_bytes());
+            buf[j..j + 8].copy_from_slice(&(x >> (8 * done)).to_le_bytes());
             j += at - done;
-            out[j] = b'\\';
+            buf[j] = b'\\';
             j += 1;
             done = at;
             mask &= mask - 1;
         }
-        out[j..j + 8].copy_from_slice(&(x >> (8 * done)).to_le_bytes());
+        buf[j..j + 8].copy_from_slice(&(x >> (8 * done)).to_le_bytes());
         j += 8 - done;
     }
     for &c in rest {
         match ESCAPE[c as usize] {
             0 => {}
             b'"' | b'\\' => {
-                out[j] = b'\\';
+                buf[j] = b'\\';
                 j += 1;
             }
-            _ => {
-                out.truncate(start);
-                return escaped_slow(out, text);
-            }
+            _ => return None,
         }
-        out[j] = c;
+        buf[j] = c;
         j += 1;
     }
-    out.truncate(j);
+    Some(j)
 }
 
 /// `escaped`, a byte at a time (any text).
