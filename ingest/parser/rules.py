@@ -10,6 +10,7 @@ Top-level rules use their ruleId as is.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 _MATCH_KEYS = {
@@ -24,6 +25,7 @@ _group_name_cache: dict[str, str] = {}
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_INT_TEXT = re.compile(r"-?[0-9]+").fullmatch
 
 
 def as_int(value: Any) -> int | None:
@@ -39,7 +41,7 @@ def as_int(value: Any) -> int | None:
         number = int(value)
     elif isinstance(value, str):
         text = value.strip()
-        if not (text.lstrip("-").isdigit() and len(text) < 20):
+        if len(text) >= 20 or _INT_TEXT(text) is None:  # ASCII digits only: int("²") raises
             return None
         number = int(text)
     else:

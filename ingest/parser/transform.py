@@ -35,7 +35,8 @@ _PLACEHOLDERS = frozenset(("-", "null", ""))
 _SECONDS_PER_DAY = 86_400
 _sha256 = hashlib.sha256
 _IPV4 = re.compile(
-    r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}"
+    r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}",
+    re.ASCII,  # \d is [0-9] only: "١.٢.٣.٤" is not an address
 ).fullmatch
 _dumps = orjson.dumps
 

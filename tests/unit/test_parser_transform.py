@@ -468,3 +468,24 @@ def test_reject_outputs() -> None:
 def test_ipv6_client_ip_normalised() -> None:
     doc = doc_of(record(http_clientIp="2001:DB8:0:0:0:0:0:1"))
     assert doc["source"]["ip"] == "2001:db8::1"
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_odd_digits_never_stop_the_stream(native: bool) -> None:
+    """``int()`` refuses "--1" and "²" and reads "١" as 1: numbers and ports are ASCII
+    digits only, and a client IP in other digits is an invalid address, not a crash."""
+    options = ParserOptions(hash_key=HASH_KEY, native=native)
+    odd = record()
+    odd["formatVersion"] = "--1"
+    odd["requestBodySize"] = "١٢"
+    odd["httpRequest"]["host"] = "a.example:²"
+    bad_ip = record()
+    bad_ip["httpRequest"]["clientIp"] = "١.٢.٣.٤"
+    lines = [orjson.dumps(r) for r in (odd, bad_ip, record())]
+    docs, rejects, stats = parse_all(b"\n".join(lines) + b"\n", options)
+    assert stats.records_in == 3 and len(docs) == 2
+    assert [r.reason for r in rejects] == ["invalid_client_ip"]
+    doc = docs[0].doc
+    assert "format_version" not in doc["waf"]
+    assert "body" not in doc["http"]["request"]
+    assert doc["url"] == {**doc["url"], "domain": "a.example"} and "port" not in doc["url"]
