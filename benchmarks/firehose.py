@@ -35,6 +35,7 @@ from parse import make_record  # benchmarks/parse.py: realistic ~1.5 KB WAF reco
 from ingest.bulk import BulkIndexer
 from ingest.firehose import FirehoseService
 from ingest.parser import ParsedDocument, ParserOptions, parse_stream
+from ingest.parser.native import native_available
 from ingest.service import IngestTarget
 from wafsiem.bootstrap import load_index_templates
 from wafsiem.clients import opensearch_client
@@ -228,7 +229,8 @@ def main() -> int:
         f"{size / 1e6:.2f} MB decoded ({size / args.records:.0f} B/record), "
         f"{sum(len(d.body) for d in deliveries) / len(deliveries) / 1e6:.2f} MB on the wire; "
         f"built in {time.perf_counter() - started:.1f}s; {args.threads} client threads, "
-        f"{args.seconds:.0f}s per run, {os.cpu_count()} CPUs"
+        f"{args.seconds:.0f}s per run, {os.cpu_count()} CPUs; "
+        f"parser: {'native' if native_available() else 'python'}"
     )
 
     port = free_port()

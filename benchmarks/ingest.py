@@ -37,6 +37,7 @@ make_record = _bench_parse.make_record
 
 from ingest.bulk import BulkIndexer, BulkItem, batches  # noqa: E402
 from ingest.parser import ParsedDocument, ParserOptions, parse_stream  # noqa: E402
+from ingest.parser.native import native_builder  # noqa: E402
 from ingest.service import IngestTarget, ingest_files  # noqa: E402
 from wafsiem.clients import opensearch_client  # noqa: E402
 from wafsiem.schema import index_template  # noqa: E402
@@ -95,7 +96,8 @@ def main() -> int:
     max_bytes, concurrency = settings.ingest.bulk_bytes, settings.ingest.bulk_concurrency
     print(
         f"machine: {os.cpu_count()} cores, {platform.platform()}, "
-        f"python {platform.python_version()}; OpenSearch {client.info()['version']['number']}"
+        f"python {platform.python_version()}; OpenSearch {client.info()['version']['number']}; "
+        f"parser: {'native' if native_builder(options) else 'python'}"
     )
     try:
         with tempfile.TemporaryDirectory() as tmp:

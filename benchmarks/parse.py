@@ -5,12 +5,16 @@ same run. The input is generated here from a few realistic templates with varied
 (~1.5 KB per record); nothing else is needed.
 
     python benchmarks/parse.py [--records 200000] [--gzip] [--repeat 3]
+
+Both parser paths are timed when ``wafsiem-native`` is installed: ``native`` (the Rust
+fast path, what ingest uses) and ``python`` (``WAFSIEM_PARSER__NATIVE=false``).
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import os
 import platform
 import random
@@ -30,6 +34,7 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from ingest.parser import ParserOptions, ParseStats, Reject, parse_stream  # noqa: E402
+from ingest.parser.native import native_available  # noqa: E402
 
 WEBACLS = [
     "arn:aws:wafv2:us-east-1:111122223333:global/webacl/edge-main/3f1c9d2e-0b7a-4c1e-9a55-1d2f3e4a5b6c",
@@ -213,11 +218,15 @@ def main() -> int:
         f"{len(data) / args.records:.0f} B/record; median of {repeat} run(s)"
     )
 
-    options = ParserOptions()
     inputs = [("plain", data)]
     if args.gzip:
         inputs.append(("gzip", gzip.compress(data, compresslevel=6)))
-    for label, payload in inputs:
+    variants = [("native", ParserOptions())] if native_available() else []
+    variants.append(("python", ParserOptions(native=False)))
+    if len(variants) == 1:
+        print("wafsiem-native is not installed: pure Python only (pip install ./native)")
+    for (label, payload), (path, options) in itertools.product(inputs, variants):
+        label = f"{label} {path}"
         runs = []
         loads_runs = []
         for _ in range(repeat):  # interleaved, so both see the same machine load
@@ -228,7 +237,7 @@ def main() -> int:
         rate = args.records / seconds
         spread = ", ".join(f"{args.records / run:,.0f}" for run, _ in runs)
         print(
-            f"{label:>5}: {rate:,.0f} records/s, {megabytes / seconds:.1f} MB/s in, "
+            f"{label:>12}: {rate:,.0f} records/s, {megabytes / seconds:.1f} MB/s in, "
             f"{out_bytes / 1e6 / seconds:.1f} MB/s bulk out; "
             f"bare orjson.loads {args.records / loads_seconds:,.0f} records/s; "
             f"ratio parse/loads = {seconds / loads_seconds:.1f}x slower "
