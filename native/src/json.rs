@@ -15,6 +15,11 @@ use crate::Decline;
 
 /// Deepest nesting of arrays and objects accepted (the record itself is depth 1).
 pub const MAX_DEPTH: usize = 64;
+/// Most members in one array or object. Larger ones are declined: the duplicate-key check
+/// and the transform's de-duplication compare members pairwise, so this bounds their work
+/// per container (WAF records have a few dozen headers or excluded rules at most; the
+/// Python paths take anything larger, in linear time).
+pub const MAX_MEMBERS: u32 = 256;
 
 #[derive(Clone, Copy, Debug)]
 pub enum Node {
@@ -347,6 +352,9 @@ impl Parser<'_, '_> {
                 self.skip_ws();
                 self.value(depth)?;
                 len += 1;
+                if len > MAX_MEMBERS {
+                    return Err(Decline);
+                }
                 self.skip_ws();
                 match self.peek()? {
                     b',' => self.pos += 1,
@@ -390,6 +398,9 @@ impl Parser<'_, '_> {
                 self.skip_ws();
                 self.value(depth)?;
                 len += 1;
+                if len > MAX_MEMBERS {
+                    return Err(Decline);
+                }
                 self.skip_ws();
                 match self.peek()? {
                     b',' => self.pos += 1,

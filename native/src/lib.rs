@@ -70,12 +70,14 @@ impl Transformer {
         let config = &self.config;
         let scratch = &mut self.scratch;
         let result = catch_unwind(AssertUnwindSafe(|| transform::build(config, scratch, raw)));
-        match result {
+        let built = match result {
             Ok(Ok((event_id, timestamp))) => {
                 Some((event_id, timestamp, PyBytes::new(py, &self.scratch.out)))
             }
             _ => None,
-        }
+        };
+        self.scratch.trim();
+        built
     }
 }
 

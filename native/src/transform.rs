@@ -2,6 +2,7 @@
 //! record shapes it is certain about (see the crate doc for what it declines).
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use sha2::{Digest, Sha256};
 
@@ -90,7 +91,32 @@ pub struct Scratch {
     replace: Vec<(usize, String)>,
 }
 
+/// Capacity a scratch buffer keeps between records; one huge record must not pin its
+/// buffers for the life of the process.
+const KEEP_CAPACITY: usize = 4 << 20;
+
 impl Scratch {
+    /// Give back what a large record made the buffers grow to.
+    pub fn trim(&mut self) {
+        fn shrink<T>(buffer: &mut Vec<T>) {
+            if buffer.capacity() * std::mem::size_of::<T>().max(1) > KEEP_CAPACITY {
+                buffer.clear();
+                buffer.shrink_to(KEEP_CAPACITY / std::mem::size_of::<T>().max(1));
+            }
+        }
+        shrink(&mut self.nodes);
+        shrink(&mut self.keys);
+        shrink(&mut self.out);
+        shrink(&mut self.waf);
+        shrink(&mut self.rules);
+        shrink(&mut self.record);
+        shrink(&mut self.replace);
+        if self.dec.capacity() > KEEP_CAPACITY {
+            self.dec.clear();
+            self.dec.shrink_to(KEEP_CAPACITY);
+        }
+    }
+
     #[doc(hidden)]
     pub fn parse_only(&mut self, raw: &[u8]) -> bool {
         json::parse(raw, &mut self.nodes, &mut self.dec, &mut self.keys).is_ok()
@@ -385,8 +411,14 @@ fn write_unique(out: &mut Vec<u8>, name: &str, items: &[Named]) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"\":[");
     let mut first = true;
+    // a few items: compare with the earlier ones; many (rules of many groups): a set
+    let mut seen: Option<HashSet<&str>> = (items.len() > 16).then(HashSet::new);
     for (n, item) in items.iter().enumerate() {
-        if items[..n].iter().any(|seen| seen.text == item.text) {
+        let repeated = match seen.as_mut() {
+            Some(set) => !set.insert(item.text.as_str()),
+            None => items[..n].iter().any(|earlier| earlier.text == item.text),
+        };
+        if repeated {
             continue;
         }
         if !first {
