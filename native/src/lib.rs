@@ -13,11 +13,19 @@
 
 #![forbid(unsafe_code)]
 
+mod config;
+mod fields;
+mod headers;
 mod ip;
 mod json;
+mod rate_based;
+mod request;
+mod rules;
 mod tape;
 mod text;
+mod time;
 mod transform;
+mod waf;
 mod write;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -30,10 +38,13 @@ use pyo3::types::{PyBytes, PyString};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decline;
 
+/// A result, or a decline.
+type R<T> = Result<T, Decline>;
+
 /// One record's bytes -> (event id, @timestamp ms, document JSON), or None.
 #[pyclass(module = "wafsiem_native")]
 struct Transformer {
-    config: transform::Config,
+    config: config::Config,
     scratch: transform::Scratch,
 }
 
@@ -55,7 +66,7 @@ impl Transformer {
             names.push(name?.extract::<String>()?);
         }
         Ok(Transformer {
-            config: transform::Config::new(hash_key, names, keep_original),
+            config: config::Config::new(hash_key, names, keep_original),
             scratch: transform::Scratch::default(),
         })
     }
@@ -93,9 +104,9 @@ fn wafsiem_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
 pub fn bench(raw: &[u8], mode: u8) -> bool {
     use sha2::Digest;
     thread_local! {
-        static STATE: std::cell::RefCell<(transform::Config, transform::Scratch)> =
+        static STATE: std::cell::RefCell<(config::Config, transform::Scratch)> =
             std::cell::RefCell::new((
-                transform::Config::new(
+                config::Config::new(
                     b"wafsiem-default-header-hash-key",
                     ["authorization", "cookie", "set-cookie", "x-api-key"]
                         .map(String::from)

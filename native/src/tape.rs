@@ -159,6 +159,22 @@ impl<'a> Tape<'a> {
         i + 1
     }
 
+    /// The objects among the elements of array `arr` (other elements are skipped).
+    #[inline]
+    pub fn objects(&self, arr: usize) -> impl Iterator<Item = usize> + '_ {
+        self.elems(arr).filter_map(move |e| match self.v(e) {
+            V::Obj(obj) => Some(obj),
+            _ => None,
+        })
+    }
+
+    /// `list(v)` when it holds at least one object (the lists of objects that the
+    /// Python code writes only then): the array's node index.
+    #[inline]
+    pub fn object_list(&self, v: V<'_>) -> Option<usize> {
+        list(v).filter(|&array| self.objects(array).next().is_some())
+    }
+
     /// `orjson.dumps` of node `i` as it is.
     pub fn write_plain(&self, out: &mut Vec<u8>, i: usize) {
         let mut next = 0;

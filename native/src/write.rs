@@ -2,6 +2,8 @@
 //! strings only `"`, `\` and control characters escaped (`\b \t \n \f \r` short, the
 //! others as `\u00xx` with lower-case hex).
 
+use crate::Decline;
+
 /// 0: as is; `u`: `\u00xx`; else the character after the backslash.
 static ESCAPE: [u8; 256] = {
     let mut table = [0u8; 256];
@@ -169,17 +171,45 @@ pub fn int(out: &mut Vec<u8>, value: i64) {
     out.extend_from_slice(buffer.format(value).as_bytes());
 }
 
-/// `"key":`, after a comma unless `first` (which is then cleared). `key` is a plain name.
+/// A comma unless `first` (which is then cleared): between the items of a list or object.
 #[inline]
-pub fn key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
+pub fn comma(out: &mut Vec<u8>, first: &mut bool) {
     if *first {
         *first = false;
     } else {
         out.push(b',');
     }
+}
+
+/// `"key":`, after a comma unless `first` (which is then cleared). `key` is a plain name.
+#[inline]
+pub fn key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
+    comma(out, first);
     out.push(b'"');
     out.extend_from_slice(key.as_bytes());
     out.extend_from_slice(b"\":");
+}
+
+/// `open`, what `fill` writes, then `close`; or nothing at all when `fill` writes nothing
+/// (an object or list the Python code leaves out when empty). True if written.
+#[inline]
+pub fn enclosed(
+    out: &mut Vec<u8>,
+    open: &[u8],
+    close: u8,
+    fill: impl FnOnce(&mut Vec<u8>) -> Result<(), Decline>,
+) -> Result<bool, Decline> {
+    let mark = out.len();
+    out.extend_from_slice(open);
+    let inside = out.len();
+    fill(out)?;
+    if out.len() == inside {
+        out.truncate(mark);
+        Ok(false)
+    } else {
+        out.push(close);
+        Ok(true)
+    }
 }
 
 /// Hex of `bytes`, lower-case.
