@@ -51,6 +51,7 @@ NOT_PARSED: Final = _NotParsed()
 # (offset in the decoded stream, raw bytes, parsed JSON value or NOT_PARSED, or the
 # tuple the framer's ``prebuild`` hook gave for it: JSON never loads as a tuple)
 Frame = tuple[int, bytes, Any]
+Prebuild = Callable[[bytes], tuple[Any, ...] | None]
 
 _WHITESPACE = re.compile(rb"[ \t\r\n]*")
 _BOUNDARY = re.compile(rb"\}[ \t\r\n]*\{")
@@ -125,13 +126,14 @@ def _gunzip(
 class RecordFramer:
     """Cuts a decoded byte stream into candidate records (:data:`Frame` tuples).
 
-    ``prebuild``: tried on each NDJSON line before it is parsed; a tuple it returns (it
-    accepts only valid JSON) is yielded in place of the parsed value, ``None`` lets the
-    line be parsed as usual. The parser passes the native fast path here, so a record it
-    handles is never parsed twice.
+    ``prebuild``: tried once on each record: on an NDJSON line before it is parsed, on a
+    record framed otherwise once it parsed as an object. A tuple it returns (it accepts
+    only valid JSON) is yielded in place of the parsed value; ``None`` leaves the value
+    as parsed. The parser passes the native fast path here, so a line it handles is never
+    parsed twice, and a record it declines is not offered to it again.
     """
 
-    def __init__(self, prebuild: Callable[[bytes], tuple[Any, ...] | None] | None = None) -> None:
+    def __init__(self, prebuild: Prebuild | None = None) -> None:
         self._prebuild = prebuild
         self._buffer = b""
         self._base = 0  # stream offset of self._buffer[0]
@@ -215,14 +217,15 @@ class RecordFramer:
                     end, value = cut
                     start = pos
                     pos = end
-                    yield base + start, buf[start:end], value
+                    yield _prebuilt(base + start, buf[start:end], value, prebuild)
                     continue
                 if not complete:
                     break
                 end = _broken_record_end(buf, pos, region_end)
                 start = pos
                 pos = end
-                yield _frame(base + start, buf[start:end].rstrip())
+                frame = _frame(base + start, buf[start:end].rstrip())
+                yield _prebuilt(*frame, prebuild)
         finally:
             self._buffer = buf[pos:]
             self._base = base + pos
@@ -283,6 +286,13 @@ def _record_starts_at(buf: bytes, start: int, region_end: int, complete: bool) -
             return False
         match = _BOUNDARY.search(buf, end, region_end)
     return False
+
+
+def _prebuilt(offset: int, raw: bytes, value: Any, prebuild: Prebuild | None) -> Frame:
+    """The frame, with ``prebuild``'s result in place of a parsed object it handles."""
+    if prebuild is not None and value.__class__ is dict:
+        value = prebuild(raw) or value
+    return offset, raw, value
 
 
 def _frame(offset: int, raw: bytes) -> Frame:

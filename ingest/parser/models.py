@@ -56,34 +56,26 @@ class ParsedDocument:
 
     ``doc`` is the nested document as indexed in OpenSearch; ``id`` is ``event.id`` and
     the OpenSearch ``_id``. A document built by the native fast path arrives as its JSON
-    bytes (:meth:`from_source`) and becomes a dict only when ``doc`` is read.
+    bytes (``source``, with ``doc`` None) and becomes a dict only when ``doc`` is read.
     """
 
     __slots__ = ("_doc", "_source", "id", "offset", "origin", "timestamp_ms")
 
     def __init__(
-        self, doc: dict[str, Any], doc_id: str, timestamp_ms: int, origin: str, offset: int
+        self,
+        doc: dict[str, Any] | None,
+        doc_id: str,
+        timestamp_ms: int,
+        origin: str,
+        offset: int,
+        source: bytes | None = None,
     ) -> None:
-        self._doc: dict[str, Any] | None = doc
-        self._source: bytes | None = None
+        self._doc = doc
+        self._source = source  # orjson.dumps(doc) when given
         self.id = doc_id
         self.timestamp_ms = timestamp_ms
         self.origin = origin
         self.offset = offset
-
-    @classmethod
-    def from_source(
-        cls, source: bytes, doc_id: str, timestamp_ms: int, origin: str, offset: int
-    ) -> ParsedDocument:
-        """A document given as its serialised JSON (``orjson.dumps`` of the dict)."""
-        parsed = cls.__new__(cls)
-        parsed._doc = None
-        parsed._source = source
-        parsed.id = doc_id
-        parsed.timestamp_ms = timestamp_ms
-        parsed.origin = origin
-        parsed.offset = offset
-        return parsed
 
     @property
     def doc(self) -> dict[str, Any]:

@@ -36,31 +36,20 @@ class StreamParser:
 
     def parse(self, chunks: Chunks) -> Iterator[ParseResult]:
         stats = self.stats
-        native = self._native
-        framer = RecordFramer(prebuild=native)
+        framer = RecordFramer(prebuild=self._native)
         record = self._record
         fast = self._fast
         origin = self.origin
-        from_source = ParsedDocument.from_source
         for data in decoded_chunks(_as_chunks(chunks, self.options.chunk_size), stats):
             stats.bytes_decoded += len(data)
             for frame in framer.iter_feed(data):
                 value = frame[2]
-                if value.__class__ is tuple:  # built by the native fast path (NDJSON)
+                if value.__class__ is tuple:  # built by the native fast path
                     stats.records_in += 1
                     stats.parsed += 1
-                    yield from_source(value[2], value[0], value[1], origin, frame[0])
+                    yield ParsedDocument(None, value[0], value[1], origin, frame[0], value[2])
                     continue
                 if value.__class__ is dict:  # the common case, inline
-                    if native is not None:  # framed otherwise than by lines
-                        prebuilt = native(frame[1])
-                        if prebuilt is not None:
-                            stats.records_in += 1
-                            stats.parsed += 1
-                            yield from_source(
-                                prebuilt[2], prebuilt[0], prebuilt[1], origin, frame[0]
-                            )
-                            continue
                     built = build_fast(value, frame[1], fast)
                     if built is not None:
                         stats.records_in += 1
@@ -80,7 +69,7 @@ class StreamParser:
         if value.__class__ is tuple:  # built by the native fast path
             stats.records_in += 1
             stats.parsed += 1
-            return ParsedDocument.from_source(value[2], value[0], value[1], self.origin, offset)
+            return ParsedDocument(None, value[0], value[1], self.origin, offset, value[2])
         if not isinstance(value, dict):
             return self._reject(
                 ("not_object", f"JSON {type(value).__name__}, not an object"), raw, offset

@@ -70,6 +70,16 @@ struct Parser<'a, 'b> {
 /// A key of the object being checked for repeats: (fingerprint, start, len, decoded).
 pub type Key = (u32, u32, u32, bool);
 
+/// The text of a `Str` node's span: in the input, or in the decoded buffer.
+pub fn span<'s>(raw: &'s str, dec: &'s str, start: u32, len: u32, decoded: bool) -> &'s str {
+    let range = start as usize..(start + len) as usize;
+    if decoded {
+        &dec[range]
+    } else {
+        &raw[range]
+    }
+}
+
 /// What [`parse`] found besides the tape.
 pub struct Parsed<'a> {
     /// The input as `&str`.
@@ -336,6 +346,23 @@ impl Parser<'_, '_> {
         })
     }
 
+    /// After a member of an array or object: count it (declining past [`MAX_MEMBERS`]),
+    /// then `,` (true: another member follows) or `close` (false: the end).
+    fn next_member(&mut self, len: &mut u32, close: u8) -> Result<bool, Decline> {
+        *len += 1;
+        if *len > MAX_MEMBERS {
+            return Err(Decline);
+        }
+        self.skip_ws();
+        let byte = self.peek()?;
+        self.pos += 1;
+        match byte {
+            b',' => Ok(true),
+            _ if byte == close => Ok(false),
+            _ => Err(Decline),
+        }
+    }
+
     fn array(&mut self, depth: usize) -> Result<(), Decline> {
         if depth > MAX_DEPTH {
             return Err(Decline);
@@ -351,18 +378,8 @@ impl Parser<'_, '_> {
             loop {
                 self.skip_ws();
                 self.value(depth)?;
-                len += 1;
-                if len > MAX_MEMBERS {
-                    return Err(Decline);
-                }
-                self.skip_ws();
-                match self.peek()? {
-                    b',' => self.pos += 1,
-                    b']' => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return Err(Decline),
+                if !self.next_member(&mut len, b']')? {
+                    break;
                 }
             }
         }
@@ -397,18 +414,8 @@ impl Parser<'_, '_> {
                 self.pos += 1;
                 self.skip_ws();
                 self.value(depth)?;
-                len += 1;
-                if len > MAX_MEMBERS {
-                    return Err(Decline);
-                }
-                self.skip_ws();
-                match self.peek()? {
-                    b',' => self.pos += 1,
-                    b'}' => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return Err(Decline),
+                if !self.next_member(&mut len, b'}')? {
+                    break;
                 }
             }
         }
@@ -436,12 +443,7 @@ impl Parser<'_, '_> {
                     len,
                     decoded,
                 } => {
-                    let range = start as usize..(start + len) as usize;
-                    let key = if decoded {
-                        &self.dec.as_bytes()[range]
-                    } else {
-                        &self.text.as_bytes()[range]
-                    };
+                    let key = span(self.text, self.dec, start, len, decoded).as_bytes();
                     // length, first and last byte: cheap to compare, rarely equal
                     let fingerprint = match (key.first(), key.last()) {
                         (Some(&a), Some(&b)) => (len << 16) ^ (u32::from(a) << 8) ^ u32::from(b),
@@ -456,16 +458,7 @@ impl Parser<'_, '_> {
                 _ => i + 2,
             };
         }
-        let text = self.text.as_bytes();
-        let dec = self.dec.as_bytes();
-        let slice = |(_, start, len, decoded): Key| {
-            let range = start as usize..(start + len) as usize;
-            if decoded {
-                dec.get(range)
-            } else {
-                text.get(range)
-            }
-        };
+        let slice = |(_, start, len, decoded): Key| span(self.text, self.dec, start, len, decoded);
         for (n, &a) in self.keys.iter().enumerate() {
             for &b in &self.keys[n + 1..] {
                 if a.0 == b.0 && a.2 == b.2 && slice(a) == slice(b) {

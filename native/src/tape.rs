@@ -1,6 +1,6 @@
 //! Reading the parsed tape with Python's eyes: values, truthiness, `as_text`, `as_int`.
 
-use crate::json::Node;
+use crate::json::{span, Node};
 use crate::text::as_int_str;
 use crate::write::{self, Text};
 use crate::Decline;
@@ -32,20 +32,10 @@ impl<'a> Tape<'a> {
                 start,
                 len,
                 decoded,
-            } => {
-                let range = start as usize..(start + len) as usize;
-                if decoded {
-                    Text {
-                        s: &self.dec[range],
-                        clean: false,
-                    }
-                } else {
-                    Text {
-                        s: &self.raw[range],
-                        clean: true,
-                    }
-                }
-            }
+            } => Text {
+                s: span(self.raw, self.dec, start, len, decoded),
+                clean: !decoded,
+            },
             _ => panic!("not a string node"),
         }
     }

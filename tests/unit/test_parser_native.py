@@ -31,7 +31,7 @@ from ingest.parser import ParserOptions
 from ingest.parser.fastpath import FastContext, build_fast
 from ingest.parser.transform import RecordError, build_document
 from tests.unit.conftest import HASH_KEY, fixture_paths
-from tests.unit.test_parser_fastpath import TYPICAL
+from tests.unit.test_parser_fastpath import TYPICAL, _paths
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_RAWS = [p.read_bytes().strip() for p in fixture_paths()]
@@ -292,17 +292,6 @@ def _bases() -> list[dict[str, Any]]:
         raws = generator_raws(scenario)
         picked += [orjson.loads(raws[i]) for i in range(0, len(raws), max(1, len(raws) // 15))]
     return picked
-
-
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found += _paths(item, (*prefix, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += _paths(item, (*prefix, index))
-    return found
 
 
 text_values = st.text(
