@@ -1,11 +1,16 @@
 """The audit index: one document per override or revert attempt.
 
 A change is never made without its record: :meth:`AuditLog.start` writes a ``pending``
-document before any AWS call, and :meth:`AuditLog.finish` sets the result (applied,
-dry_run, unchanged, refused, failed, reverted, verify_failed) with the rule before and
-after, the lock tokens and the error. An applied override also carries its lifecycle
-``state`` (active → reverting → reverted | expired; conflict when someone else
-changed the rule since, so a revert would undo their edit) and ``expires_at`` for the TTL.
+document before any AWS call; before UpdateWebACL is sent the record holds the intended
+``before`` / ``after`` and ``expires_at`` (``stage: writing``), so even a process that
+dies mid-write leaves what reconcile needs; :meth:`AuditLog.finish` sets the result
+(applied, unverified, not_applied, dry_run, unchanged, refused, failed, reverted; older
+records may say verify_failed) with the rule before and after, the lock tokens and the
+error. ``unverified``: UpdateWebACL was sent but its effect is not confirmed (a stale
+read-back, a timeout): it counts as applied — listed, revertible, expired by its TTL —
+until reconcile reads the web ACL and settles it. An applied override also carries its
+lifecycle ``state`` (active → reverting → reverted | expired; conflict when someone
+else changed the rule since, so a revert would undo their edit).
 """
 
 from __future__ import annotations
@@ -26,8 +31,12 @@ Result = Literal[
     "refused",
     "failed",
     "reverted",
+    "unverified",
+    "not_applied",
     "verify_failed",
 ]
+# an override in one of these may hold its rule in COUNT: listed, revertible, expired
+IN_FORCE = ["applied", "unverified", "verify_failed"]
 State = Literal["active", "reverting", "conflict", "reverted", "expired"]
 Kind = Literal["override", "revert"]
 
@@ -57,6 +66,8 @@ _KEYWORDS = (
     "reverted_by",
     "validation",
     "status",
+    "stage",
+    "guardrail",
 )
 AUDIT_MAPPING: dict[str, Any] = {
     "dynamic": False,
@@ -70,6 +81,8 @@ AUDIT_MAPPING: dict[str, Any] = {
         "error": {"type": "text"},
         "revert_error": {"type": "text"},
         "dry_run": {"type": "boolean"},
+        "forced": {"type": "boolean"},
+        "automatic": {"type": "boolean"},
         "attempts": {"type": "integer"},
         "ttl_minutes": {"type": "integer"},
         # Rule JSON and detector evidence are kept as given, not indexed.
@@ -104,7 +117,11 @@ class AuditLog:
 
     def ensure(self) -> None:
         if not self._ensured:
-            ensure_audit_index(self.client, self.index)
+            if not ensure_audit_index(self.client, self.index):
+                # an index made by an older wafsiem: add the fields it lacks (additive)
+                self.client.indices.put_mapping(
+                    index=self.index, body={"properties": AUDIT_MAPPING["properties"]}
+                )
             self._ensured = True
 
     def start(self, record: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,14 @@
 """Rule overrides: switch a rule (or a rule group, or one rule inside a group) to COUNT,
 revert it exactly, revert it automatically when its TTL passes — every attempt audited.
 
+Every path (API, CLI, triage page, detector) comes here, so the guardrails live here
+(:mod:`rules_admin.guardrails`): protected rules, a TTL on every override, the hourly
+caps and the detector's cooldown held across processes. A write whose effect is not
+confirmed is recorded ``unverified`` and treated as in force (listed, revertible,
+expired) until :meth:`OverrideService.reconcile` reads the web ACL and settles it
+(:mod:`rules_admin.reconcile`); :meth:`OverrideService.maintain` (reconcile, then expire)
+is what the TTL loop, the detector and ``wafsiem rules expire`` run.
+
 The service takes its clients as arguments: a WAFv2 client factory per region (CLOUDFRONT
 web ACLs are always reached through us-east-1), the OpenSearch client, the settings.
 """
@@ -15,7 +23,14 @@ from typing import Any
 
 from opensearchpy import OpenSearch
 
-from rules_admin.audit import TARGET_FIELDS, AuditLog, iso, now_utc
+from rules_admin.audit import IN_FORCE, TARGET_FIELDS, AuditLog, iso, now_utc
+from rules_admin.guardrails import (
+    GuardrailRefusal,
+    Limits,
+    OverrideBudget,
+    check_protected,
+    checked_ttl,
+)
 from rules_admin.managed_rules import SubRuleResolver
 from rules_admin.webacl import (
     Change,
@@ -30,6 +45,7 @@ from rules_admin.webacl import (
     slot_of,
     target_label,
 )
+from rules_admin.webacl_model import check_carriable
 from rules_admin.writer import (
     UpdateRateLimiter,
     WebAclWriter,
@@ -69,6 +85,10 @@ class OverrideService:
         self.settings = settings
         self.wafv2_for_region = wafv2_for_region
         self.audit = AuditLog(opensearch, settings.opensearch.audit_index)
+        self.budget = OverrideBudget(
+            opensearch, settings.opensearch.state_index, Limits.from_settings(settings)
+        )
+        self.sleep = sleep
         self.resolver = resolver or SubRuleResolver()
         self.writer = WebAclWriter(
             rate_limiter or UpdateRateLimiter(cfg.update_min_interval_seconds, sleep=sleep),
@@ -97,11 +117,14 @@ class OverrideService:
         ttl_minutes: int | None = None,
         dry_run: bool = False,
         evidence: dict[str, Any] | None = None,
+        force: bool = False,
+        admin: bool = False,
+        automatic: bool = False,
     ) -> dict[str, Any]:
-        """Switch the target to COUNT; returns the audit record (result applied, dry_run
-        or unchanged). Raises :class:`OverrideError` (audited) when refused or failed."""
-        if ttl_minutes is None:
-            ttl_minutes = self.settings.rules.default_ttl_minutes
+        """Switch the target to COUNT; returns the audit record (result applied,
+        unverified, dry_run or unchanged). Raises :class:`OverrideError` (audited) when
+        refused or failed. ``force`` passes the protected list and the hourly cap, for
+        an ``admin`` only; ``automatic`` (the detector) adds its cap and cooldown."""
         record = self.audit.start(
             {
                 "kind": "override",
@@ -113,13 +136,19 @@ class OverrideService:
                 "action": action,
                 "dry_run": dry_run,
                 "ttl_minutes": ttl_minutes,
+                "forced": bool(force and admin),
+                "automatic": automatic,
                 "evidence": evidence or {},
             }
         )
         try:
-            return self._override(record, webacl_arn, rule, sub_rule or None, action, dry_run)
+            return self._override(record, rule, sub_rule or None, force=force, admin=admin)
         except OverrideError:
             raise
+        except GuardrailRefusal as exc:
+            raise self._fail(
+                record, "refused", exc.message, exc.status, guardrail=exc.guardrail
+            ) from exc
         except WafsiemError as exc:
             result = "refused" if exc.status in (404, 422) else "failed"
             raise self._fail(record, result, exc.message, exc.status) from exc
@@ -130,27 +159,23 @@ class OverrideService:
             raise self._fail(record, "failed", f"{type(exc).__name__}: {exc}", 502) from exc
 
     def _override(
-        self,
-        record: dict[str, Any],
-        webacl_arn: str,
-        rule: str,
-        sub_rule: str | None,
-        action: str,
-        dry_run: bool,
+        self, record: dict[str, Any], rule: str, sub_rule: str | None, *, force: bool, admin: bool
     ) -> dict[str, Any]:
-        if action not in ACTIONS:
-            raise WafsiemError(f"action {action!r} is not supported (only COUNT)", status=422)
+        if record["action"] not in ACTIONS:
+            raise WafsiemError(
+                f"action {record['action']!r} is not supported (only COUNT)", status=422
+            )
         if not record["reason"].strip():
             raise WafsiemError("a reason is required", status=422)
-        ttl = record["ttl_minutes"]
-        if ttl is not None and not 1 <= ttl <= self.settings.rules.max_ttl_minutes:
-            raise WafsiemError(
-                f"ttl_minutes must be 1..{self.settings.rules.max_ttl_minutes}", status=422
-            )
-        ref = parse_webacl_arn(webacl_arn)
+        record["ttl_minutes"] = checked_ttl(self.settings, record["ttl_minutes"])
+        ref = parse_webacl_arn(record["webacl"])
         record.update(self._ref_fields(ref))
+        forced_past = check_protected(self.settings, rule, sub_rule, force=force, admin=admin)
+        if forced_past:
+            record["protected_by"] = forced_past
         client = self.client(ref.region)
         response = get_webacl(client, ref)
+        check_carriable(response)
         first = apply_override(response["WebACL"], rule, sub_rule)
         record.update(shape=first.located.shape, before=first.before)
         if first.located.group is not None and sub_rule is not None:
@@ -165,7 +190,7 @@ class OverrideService:
                 lock_token=response["LockToken"],
                 status=first.reason,
             )
-        if dry_run:
+        if record["dry_run"]:
             return self.audit.finish(
                 record,
                 result="dry_run",
@@ -173,23 +198,49 @@ class OverrideService:
                 lock_token=response["LockToken"],
                 diff=diff(first.before, first.after, target_label(rule, sub_rule)),
             )
-        outcome = self.writer.write(
-            client, ref, response, lambda acl: apply_override(acl, rule, sub_rule)
+        now = now_utc()
+        grant = self.budget.take(
+            now,
+            f"{ref.arn}#{target_label(rule, sub_rule)}",
+            record["actor"],
+            automatic=record["automatic"],
+            force=record["forced"],
         )
+        # the intent, durable before anything is sent: reconcile can settle it even if
+        # this process dies during the write
+        self.audit.finish(
+            record,
+            stage="writing",
+            after=first.after,
+            grant=grant,
+            expires_at=iso(now + timedelta(minutes=record["ttl_minutes"])),
+        )
+        try:
+            outcome = self.writer.write(
+                client, ref, response, lambda acl: apply_override(acl, rule, sub_rule)
+            )
+        except Exception:
+            self.budget.release(grant)  # definitely not written
+            raise
         fields = self._outcome_fields(outcome)
         if not outcome.written:
+            self.budget.release(grant)
             return self.audit.finish(
                 record, result="unchanged", **fields, status=outcome.change.reason
             )
         expected = slot_of(outcome.change.after, outcome.change.located.shape, sub_rule)
         problem = self._verify(client, ref, rule, sub_rule, expected)
-        if problem:
-            raise self._fail(record, "verify_failed", problem, 502, **fields)
-        expires = None
-        if record["ttl_minutes"]:
-            expires = iso(now_utc() + timedelta(minutes=record["ttl_minutes"]))
+        if problem:  # in force until reconcile reads it back
+            return self.audit.finish(
+                record,
+                result="unverified",
+                state="active",
+                stage="written",
+                status="; ".join(filter(None, (outcome.uncertain, problem))),
+                **fields,
+            )
         return self.audit.finish(
-            record, result="applied", state="active", expires_at=expires, **fields
+            record, result="applied", state="active", stage="verified", **fields
         )
 
     # -- revert -----------------------------------------------------------------------
@@ -212,14 +263,14 @@ class OverrideService:
             raise self._fail(record, "refused", f"no override {override_id!r}", 404)
         original, seq_no, term = found
         record.update({k: original.get(k) for k in TARGET_FIELDS})
-        if original.get("result") != "applied":
+        if original.get("result") not in IN_FORCE:
             raise self._fail(
                 record,
                 "refused",
                 f"override {override_id} was never applied (result {original.get('result')})",
                 409,
             )
-        state = original.get("state")
+        state = original.get("state") or ("active" if original.get("after") else None)
         stale = state == "reverting" and original.get("updated", "") < iso(now_utc() - STALE_CLAIM)
         if state not in ("active", "conflict") and not stale:
             raise self._fail(record, "refused", f"override {override_id} is {state}", 409)
@@ -239,6 +290,9 @@ class OverrideService:
                 raise self._fail(record, "failed", exc.message, exc.status) from exc
             log.exception("revert %s failed", record["id"])
             raise self._fail(record, "failed", f"{type(exc).__name__}: {exc}", 502) from exc
+        if done["result"] == "unverified":  # in force until reconcile reads it back
+            self.audit.finish(original, state="active", revert_pending=done["id"])
+            return done
         self.audit.finish(
             original,
             state="expired" if expired else "reverted",
@@ -253,6 +307,7 @@ class OverrideService:
         rule, sub_rule = original["rule"], original.get("sub_rule")
         client = self.client(ref.region)
         response = get_webacl(client, ref)
+        check_carriable(response)
 
         def compute(acl: dict[str, Any]) -> Change:
             return revert_override(acl, rule, sub_rule, original["before"], original["after"])
@@ -266,13 +321,15 @@ class OverrideService:
         expected = slot_of(original["before"], original["shape"], sub_rule)
         problem = self._verify(client, ref, rule, sub_rule, expected)
         if problem:
-            raise self._fail(record, "verify_failed", problem, 502, **fields)
+            status = "; ".join(filter(None, (outcome.uncertain, problem)))
+            return self.audit.finish(record, result="unverified", status=status, **fields)
         return self.audit.finish(record, result="reverted", **fields)
 
     def revert_expired(self, now: datetime) -> list[dict[str, Any]]:
-        """Revert every active override whose ``expires_at`` is at or before ``now``."""
+        """Revert every override in force whose ``expires_at`` is at or before ``now``
+        (applied or unverified: a rule possibly left in COUNT expires all the same)."""
         due = self.audit.search(
-            filters={"kind": "override", "result": "applied", "state": "active"},
+            filters={"kind": "override", "result": IN_FORCE, "state": "active"},
             expires_before=now,
             limit=500,
         )
@@ -291,12 +348,30 @@ class OverrideService:
                 outcomes.append({"override_id": doc["id"], "result": "error", "error": exc.message})
         return outcomes
 
+    def reconcile(self, now: datetime) -> list[dict[str, Any]]:
+        """Settle every write whose effect is unknown by reading its web ACL again."""
+        from rules_admin.reconcile import reconcile
+
+        return reconcile(self, now)
+
+    def maintain(self, now: datetime) -> dict[str, list[dict[str, Any]]]:
+        """Reconcile, then revert what has expired (the TTL loop, the detector and
+        ``wafsiem rules expire`` run this). One failing part does not stop the other."""
+        out: dict[str, list[dict[str, Any]]] = {"reconciled": [], "expired": []}
+        try:
+            out["reconciled"] = self.reconcile(now)
+        except Exception as exc:  # expiry must still run
+            log.exception("reconcile failed")
+            out["reconciled"] = [{"result": "error", "error": f"{type(exc).__name__}: {exc}"}]
+        out["expired"] = self.revert_expired(now)
+        return out
+
     # -- reading ----------------------------------------------------------------------
 
     def list_overrides(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Applied overrides, newest first; ``state`` active | reverting | conflict |
         reverted | expired."""
-        filters: dict[str, str | list[str]] = {"kind": "override", "result": "applied"}
+        filters: dict[str, str | list[str]] = {"kind": "override", "result": IN_FORCE}
         if state:
             filters["state"] = state
         return self.audit.search(filters=filters, limit=limit)
@@ -314,7 +389,7 @@ class OverrideService:
         active = self.audit.search(
             filters={
                 "kind": "override",
-                "result": "applied",
+                "result": IN_FORCE,
                 "webacl": ref.arn,
                 "state": ["active", "reverting"],
             },
@@ -338,6 +413,7 @@ class OverrideService:
                         "@timestamp",
                         "expires_at",
                         "state",
+                        "result",
                     )
                 }
                 for o in active
@@ -349,16 +425,24 @@ class OverrideService:
     def _verify(
         self, client: Any, ref: WebAclRef, rule: str, sub_rule: str | None, expected: Any
     ) -> str | None:
-        """None when the read-back ACL holds ``expected`` in the slot, else the problem."""
-        acl = get_webacl(client, ref)["WebACL"]
-        try:
-            found = locate(acl, rule, sub_rule).slot
-        except WebAclError as exc:
-            return f"verify: {exc}"
-        if found != expected:
+        """None when a read-back ACL holds ``expected`` in the slot, else the problem
+        (read ``rules.verify_attempts`` times: GetWebACL is eventually consistent)."""
+        cfg = self.settings.rules
+        problem = None
+        for attempt in range(cfg.verify_attempts):
+            if attempt:
+                self.sleep(cfg.verify_interval_seconds)
+            try:
+                acl = get_webacl(client, ref)["WebACL"]
+                found = locate(acl, rule, sub_rule).slot
+            except (WebAclError, WafsiemError) as exc:
+                problem = f"verify: {exc}"
+                continue
+            if found == expected:
+                return None
             label = target_label(rule, sub_rule)
-            return f"verify: {label} reads back {found!r}, expected {expected!r}"
-        return None
+            problem = f"verify: {label} reads back {found!r}, expected {expected!r}"
+        return problem
 
     @staticmethod
     def _ref_fields(ref: WebAclRef) -> dict[str, Any]:

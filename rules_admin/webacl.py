@@ -32,18 +32,6 @@ GROUP_STATEMENTS = {
     "ManagedRuleGroupStatement": "managed",
     "RuleGroupReferenceStatement": "customer",
 }
-# The mutable specification UpdateWebACL takes, as GetWebACL names it.
-UPDATE_KEYS = (
-    "DefaultAction",
-    "Description",
-    "Rules",
-    "VisibilityConfig",
-    "CustomResponseBodies",
-    "CaptchaConfig",
-    "ChallengeConfig",
-    "TokenDomains",
-    "AssociationConfig",
-)
 _ARN = re.compile(
     r"^arn:(?P<partition>[\w-]+):wafv2:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
     r"(?P<scope>regional|global)/webacl/(?P<name>[^/]+)/(?P<id>[^/]+)$"
@@ -145,10 +133,27 @@ def _excluded(group: Group, sub_rule: str) -> bool:
     return any(e.get("Name") == sub_rule for e in group.statement.get("ExcludedRules") or [])
 
 
+def firewall_manager_group(acl: dict[str, Any], rule: str) -> str | None:
+    """``pre-process`` / ``post-process`` when ``rule`` names a Firewall Manager rule
+    group of the web ACL (those are not in ``Rules``; only Firewall Manager changes them)."""
+    for stage in ("Pre", "Post"):
+        for group in acl.get(f"{stage}ProcessFirewallManagerRuleGroups") or []:
+            if group.get("Name") == rule:
+                return f"{stage.lower()}-process"
+    return None
+
+
 def find_rule(acl: dict[str, Any], rule: str) -> tuple[int, dict[str, Any]]:
     for index, candidate in enumerate(acl.get("Rules") or []):
         if candidate.get("Name") == rule:
             return index, candidate
+    stage = firewall_manager_group(acl, rule)
+    if stage:
+        raise WebAclError(
+            f"rule {rule!r} is in the {stage} rule group AWS Firewall Manager adds to web "
+            f"ACL {acl.get('Name')!r}: only its Firewall Manager security policy can change "
+            "it. Change the rule there (in the Firewall Manager administrator account)"
+        )
     names = ", ".join(r.get("Name", "?") for r in acl.get("Rules") or []) or "none"
     raise WebAclError(f"web ACL {acl.get('Name')!r} has no rule {rule!r} (rules: {names})")
 
@@ -295,6 +300,31 @@ def revert_override(
     return Change(located, rules, before, copy.deepcopy(rules[located.index]), True)
 
 
+Settled = Literal["applied", "not_applied", "changed"]
+
+
+def settle(
+    acl: dict[str, Any],
+    rule: str,
+    sub_rule: str | None,
+    recorded_before: dict[str, Any],
+    recorded_after: dict[str, Any],
+    shape: Shape,
+) -> Settled:
+    """What a write whose outcome is unknown did, read from the web ACL as it is now:
+    ``applied`` (the slot holds what it wrote), ``not_applied`` (still the previous
+    value), ``changed`` (something else: someone edited it, or the rule is gone)."""
+    try:
+        slot = locate(acl, rule, sub_rule).slot
+    except WebAclError:
+        return "changed"
+    if slot == slot_of(recorded_after, shape, sub_rule):
+        return "applied"
+    if slot == slot_of(recorded_before, shape, sub_rule):
+        return "not_applied"
+    return "changed"
+
+
 def target_label(rule: str, sub_rule: str | None) -> str:
     return f"{rule}:{sub_rule}" if sub_rule else rule
 
@@ -306,42 +336,6 @@ def diff(before: dict[str, Any], after: dict[str, Any], label: str = "rule") -> 
     return "\n".join(
         difflib.unified_diff(a, b, f"{label} (before)", f"{label} (after)", lineterm="")
     )
-
-
-def _clean(value: Any) -> Any:
-    """Drop None values (an emulator returns them; UpdateWebACL refuses them)."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
-
-
-def update_spec(
-    response: dict[str, Any], scope: str, rules: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    """The complete UpdateWebACL arguments from a GetWebACL ``response``.
-
-    UpdateWebACL replaces every mutable setting, so each one present in the response is
-    carried over; ``rules`` replaces the rules when given. Empty optional values
-    (``Description: ""``) are left out.
-    """
-    acl = response["WebACL"]
-    spec: dict[str, Any] = {
-        "Name": acl["Name"],
-        "Scope": scope,
-        "Id": acl["Id"],
-        "LockToken": response["LockToken"],
-    }
-    source = dict(acl)
-    if rules is not None:
-        source["Rules"] = rules
-    for key in UPDATE_KEYS:
-        value = source.get(key)
-        if value is None or (key in ("Description", "CustomResponseBodies") and not value):
-            continue
-        spec[key] = _clean(copy.deepcopy(value))
-    return spec
 
 
 def describe_rules(acl: dict[str, Any]) -> list[dict[str, Any]]:

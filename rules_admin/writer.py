@@ -1,6 +1,13 @@
 """Writing a web ACL safely: read, edit, UpdateWebACL with the LockToken, retry on
 ``WAFOptimisticLockException`` with jittered backoff, at most one update per interval
-per (account, region), then read back to verify."""
+per (account, region), then read back to verify.
+
+An UpdateWebACL whose outcome is unknown is never reported as a failure: a timeout or
+a dropped connection after the request was sent may have been applied, and so may an
+earlier try that botocore retried on its own (its ``RetryAttempts``) before the lock
+conflict that try's success causes. :class:`WriteOutcome` then says ``uncertain`` and
+why, so the caller records the override as applied-but-unverified, to be settled by
+reading the web ACL again (``OverrideService.reconcile``)."""
 
 from __future__ import annotations
 
@@ -11,9 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-from rules_admin.webacl import Change, WebAclRef, update_spec
+from rules_admin.webacl import Change, WebAclRef
+from rules_admin.webacl_model import update_spec, watch_unmodelled
 from wafsiem.errors import WafsiemError
 
 LOCK_ERROR = "WAFOptimisticLockException"
@@ -75,8 +83,16 @@ class AwsFailure(WafsiemError):
         super().__init__(message, status=status)
 
 
+def retried(exc: ClientError) -> bool:
+    """botocore sent this call more than once (an earlier try timed out or failed)."""
+    meta = exc.response.get("ResponseMetadata") or {}
+    return int(meta.get("RetryAttempts") or 0) > 0
+
+
 def get_webacl(client: Any, ref: WebAclRef) -> dict[str, Any]:
-    """GetWebACL; 404 when the ACL does not exist, 502 for any other AWS failure."""
+    """GetWebACL; 404 when the ACL does not exist, 502 for any other AWS failure. The
+    answer names any raw field botocore's model dropped (see :mod:`webacl_model`)."""
+    watch_unmodelled(client)
     try:
         response: dict[str, Any] = client.get_web_acl(Name=ref.name, Scope=ref.scope, Id=ref.id)
     except ClientError as exc:
@@ -96,6 +112,7 @@ class WriteOutcome:
     next_lock_token: str | None
     attempts: int
     written: bool
+    uncertain: str | None = None  # why we cannot tell whether AWS applied it
 
 
 @dataclass
@@ -119,23 +136,39 @@ class WebAclWriter:
         """Apply ``compute`` (WebACL → Change) and UpdateWebACL; on a lock conflict read
         again, recompute on the fresh ACL and retry. ``response`` is the first read."""
         attempt = 0
+        sent: Change | None = None  # the change of a try that may have been applied
         while True:
             attempt += 1
             change = compute(response["WebACL"])
             token = response["LockToken"]
             if not change.changed:
+                if sent is not None:  # our own earlier try is the likeliest writer
+                    why = "an UpdateWebACL try botocore retried may have applied it"
+                    return WriteOutcome(sent, token, None, attempt, True, uncertain=why)
                 return WriteOutcome(change, token, None, attempt, written=False)
             self.limiter.wait((ref.account, ref.region))
+            spec = update_spec(response, ref.scope, change.rules)
             try:
-                result = client.update_web_acl(**update_spec(response, ref.scope, change.rules))
+                result = client.update_web_acl(**spec)
             except ClientError as exc:
+                if retried(exc):
+                    sent = change
                 if error_code(exc) != LOCK_ERROR:
+                    if sent is not None:
+                        why = f"UpdateWebACL was retried and then failed ({exc})"
+                        return WriteOutcome(sent, token, None, attempt, True, uncertain=why)
                     raise AwsFailure(f"UpdateWebACL {ref.arn} failed: {exc}") from exc
                 if attempt >= self.lock_retries:
+                    if sent is not None:
+                        why = f"lock retries exhausted after a retried try ({exc})"
+                        return WriteOutcome(sent, token, None, attempt, True, uncertain=why)
                     raise LockExhausted(attempt) from exc
                 self._backoff(attempt)
                 response = get_webacl(client, ref)
                 continue
-            except BotoCoreError as exc:
-                raise AwsFailure(f"UpdateWebACL {ref.arn} failed: {exc}") from exc
+            except ParamValidationError as exc:  # refused before anything was sent
+                raise AwsFailure(f"UpdateWebACL {ref.arn} refused: {exc}", status=422) from exc
+            except BotoCoreError as exc:  # sent, maybe applied: a timeout, a lost answer
+                why = f"UpdateWebACL {ref.arn} gave no answer: {exc}"
+                return WriteOutcome(change, token, None, attempt, True, uncertain=why)
             return WriteOutcome(change, token, result.get("NextLockToken"), attempt, written=True)

@@ -187,10 +187,33 @@ class RulesSettings(BaseModel):
         ge=0,
         description="how often `wafsiem serve` reverts expired overrides; 0 disables the loop",
     )
-    default_ttl_minutes: int | None = Field(
-        default=None, ge=1, description="TTL of an override when none is given; empty: none"
+    default_ttl_minutes: int = Field(
+        default=24 * 60,
+        ge=1,
+        description="TTL of an override when none is given (every override expires)",
     )
-    max_ttl_minutes: int = Field(default=7 * 24 * 60, ge=1)
+    max_ttl_minutes: int = Field(default=7 * 24 * 60, ge=1, description="longest TTL allowed")
+    protected_rules: list[str] = Field(
+        default_factory=list,
+        description="`Rule` or `Rule:SubRule` no override may touch unless an admin forces "
+        "it; DETECTOR__PROTECTED_RULES are protected too",
+    )
+    max_overrides_per_hour: int = Field(
+        default=20,
+        ge=0,
+        description="overrides written per hour by everyone together (all processes); "
+        "an admin's force passes it",
+    )
+    verify_attempts: int = Field(
+        default=3, ge=1, description="read-backs after UpdateWebACL before it is unverified"
+    )
+    verify_interval_seconds: float = Field(default=1.0, ge=0)
+    settle_after_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="reconcile calls an unverified write not applied only after this long "
+        "(GetWebACL is eventually consistent)",
+    )
 
 
 class LogSettings(BaseModel):
