@@ -21,7 +21,7 @@ from ingest.firehose import FirehoseService
 from query.api import router as query_router
 from rules_admin.api import router as overrides_router
 from rules_admin.detector import detector_from_settings, detector_loop
-from rules_admin.ops import MeteredOverrideService, ttl_loop
+from rules_admin.ops import MeteredOverrideService, reconcile_once, ttl_loop
 from rules_admin.ops import router as ops_router
 from rules_admin.triage_api import router as triage_router
 from rules_admin.web import router as web_router
@@ -49,7 +49,9 @@ def create_app(settings: Settings) -> FastAPI:
             metrics=app.state.metrics,
         )
         ttl_task = None
-        if settings.rules.ttl_check_seconds > 0:
+        if settings.rules.ttl_check_seconds <= 0:  # the loop reconciles on its first round
+            await reconcile_once(app.state.overrides, app.state.metrics)
+        else:
             ttl_task = asyncio.create_task(
                 ttl_loop(app.state.overrides, settings.rules.ttl_check_seconds, app.state.metrics)
             )

@@ -56,16 +56,36 @@ class MeteredOverrideService(OverrideService):
         return record
 
 
+def _log_maintenance(done: list[dict[str, Any]]) -> None:
+    for outcome in done:
+        log.info(
+            "override maintenance: %s", outcome.get("settled") or outcome.get("result"),
+            extra={"outcome": outcome},
+        )
+
+
+async def reconcile_once(service: OverrideService, metrics: Metrics) -> None:
+    """Settle pending and unverified overrides once (serve start, before any loop)."""
+    try:
+        done = await asyncio.to_thread(service.reconcile, datetime.now(UTC))
+        _log_maintenance(done)
+    except Exception:
+        log.exception("reconcile at start failed")
+        metrics.record_loop_round("reconcile", ok=False)
+    else:
+        metrics.record_loop_round("reconcile", ok=True)
+
+
 async def ttl_loop(service: OverrideService, interval: float, metrics: Metrics) -> None:
-    """Revert overrides past their TTL every ``interval`` seconds (blocking calls in a
-    worker thread); a failed round is logged and counted, and the loop goes on."""
+    """Every ``interval`` seconds settle pending/unverified overrides (reconcile) and
+    revert those past their TTL (blocking calls in a worker thread); a failed round is
+    logged and counted, and the loop goes on."""
     while True:
         try:
-            done = await asyncio.to_thread(service.revert_expired, datetime.now(UTC))
-            for outcome in done:
-                log.info("TTL revert: %s", outcome.get("result"), extra={"outcome": outcome})
+            done = await asyncio.to_thread(service.maintain, datetime.now(UTC))
+            _log_maintenance(done["reconciled"] + done["expired"])
         except Exception:
-            log.exception("TTL revert round failed")
+            log.exception("TTL round failed")
             metrics.record_loop_round("ttl", ok=False)
         else:
             metrics.record_loop_round("ttl", ok=True)
