@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from rules_admin.models import (
@@ -27,10 +28,12 @@ router = APIRouter(prefix="/api/v1", tags=["overrides"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or unknown API key"},
-    403: {"description": "the key lacks the needed scope"},
+    202: {"model": OverrideResponse, "description": "sent, not yet confirmed (unverified)"},
+    403: {"model": ErrorResponse, "description": "the key lacks the scope, or a protected rule"},
     404: {"model": ErrorResponse, "description": "unknown override or web ACL"},
     409: {"model": ErrorResponse, "description": "lock retries exhausted or state conflict"},
-    422: {"model": ErrorResponse, "description": "bad input: unknown rule or sub-rule"},
+    422: {"model": ErrorResponse, "description": "bad input: unknown rule or sub-rule, TTL"},
+    429: {"model": ErrorResponse, "description": "hourly cap or cooldown (guardrails)"},
     502: {"model": ErrorResponse, "description": "AWS failed, or the change did not verify"},
 }
 
@@ -48,8 +51,11 @@ def _error(exc: OverrideError) -> JSONResponse:
     return JSONResponse({"detail": exc.message, "record": exc.record}, status_code=exc.status)
 
 
-def _response(record: dict[str, Any]) -> dict[str, Any]:
-    return {"result": record["result"], "message": outcome_message(record), "record": record}
+def _response(record: dict[str, Any]) -> Any:
+    body = {"result": record["result"], "message": outcome_message(record), "record": record}
+    if record["result"] == "unverified":  # accepted, its effect not yet confirmed
+        return JSONResponse(jsonable_encoder(body), status_code=202)
+    return body
 
 
 @router.post(
@@ -73,6 +79,8 @@ def create_override(
             actor=actor_of(principal),
             ttl_minutes=body.ttl_minutes,
             dry_run=body.dry_run,
+            force=body.force,
+            admin=principal.allows("admin"),
         )
     except OverrideError as exc:
         return _error(exc)

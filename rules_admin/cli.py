@@ -191,6 +191,12 @@ def rules_show(webacl_arn: str, as_json: bool) -> None:
 @click.option("--reason", required=True, help="why (kept in the audit record)")
 @click.option("--ttl-minutes", type=click.IntRange(1), default=None, help="revert after this")
 @click.option("--dry-run", is_flag=True, help="show the diff, write nothing")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="pass the protected-rule list and the hourly cap (the CLI holds the AWS "
+    "credentials, so it acts as admin); audited as forced",
+)
 @json_option
 def rules_override(
     webacl_arn: str,
@@ -199,9 +205,12 @@ def rules_override(
     reason: str,
     ttl_minutes: int | None,
     dry_run: bool,
+    force: bool,
     as_json: bool,
 ) -> None:
-    """Switch RULE (or --sub-rule inside it) of WEBACL_ARN to COUNT."""
+    """Switch RULE (or --sub-rule inside it) of WEBACL_ARN to COUNT.
+
+    Without --ttl-minutes the override expires after rules.default_ttl_minutes."""
     _attempt(
         lambda: _service().override(
             webacl_arn,
@@ -211,6 +220,8 @@ def rules_override(
             actor=cli_actor(),
             ttl_minutes=ttl_minutes,
             dry_run=dry_run,
+            force=force,
+            admin=True,
         ),
         as_json,
     )
@@ -223,6 +234,43 @@ def rules_override(
 def rules_revert(override_id: str, reason: str, as_json: bool) -> None:
     """Restore exactly the action OVERRIDE_ID replaced."""
     _attempt(lambda: _service().revert(override_id, actor=cli_actor(), reason=reason), as_json)
+
+
+def _print_maintenance(outcomes: list[dict[str, Any]], as_json: bool, empty: str) -> None:
+    def render(out: Console) -> None:
+        if not outcomes:
+            out.print(empty, markup=False)
+        for o in outcomes:
+            target = (o.get("rule") or "?") + (f":{o['sub_rule']}" if o.get("sub_rule") else "")
+            what = o.get("settled") or o.get("result")
+            detail = o.get("error") or o.get("detail") or ""
+            out.print(
+                f"{o.get('override_id')}  {target}  {what}  {detail}".rstrip(),
+                markup=False,
+                soft_wrap=True,
+            )
+
+    emit({"outcomes": outcomes}, as_json, render)
+    if any((o.get("settled") or o.get("result")) == "error" for o in outcomes):
+        sys.exit(1)
+
+
+@rules_group.command("reconcile")
+@json_option
+def rules_reconcile(as_json: bool) -> None:
+    """Settle overrides whose effect is unknown (unverified, interrupted): re-read each
+    web ACL and record applied, not applied or changed by someone else. Safe to run
+    from a scheduled job at any time; exits 1 when a web ACL could not be read."""
+    _print_maintenance(_service().reconcile(datetime.now(UTC)), as_json, "nothing to reconcile")
+
+
+@rules_group.command("expire")
+@json_option
+def rules_expire(as_json: bool) -> None:
+    """Reconcile, then revert every override past its TTL (for a scheduled job when
+    `wafsiem serve` is not running; serve and the detector do the same)."""
+    done = _service().maintain(datetime.now(UTC))
+    _print_maintenance(done["reconciled"] + done["expired"], as_json, "nothing due")
 
 
 # -- keys ----------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from opensearchpy import OpenSearch
 from query.filters import Filter, iso
 from query.rule_stats import RuleKey, ips_matching, rule_breakdowns, rule_counts
 from query.service import QueryContext
+from rules_admin.audit import IN_FORCE
 from rules_admin.detector_logic import Features, features, gate, is_spike, judge
 from rules_admin.overrides import OverrideError, OverrideService
 from wafsiem.metrics import Metrics
@@ -48,7 +49,7 @@ class Decision:
     window: tuple[datetime, datetime]
     baseline: tuple[datetime, datetime]
     blocked_by: str | None = None
-    result: str | None = None  # applied | unchanged | dry_run | failed (run only)
+    result: str | None = None  # applied | unverified | unchanged | dry_run | refused | failed
     override_id: str | None = None
     error: str | None = None
 
@@ -98,7 +99,7 @@ class AuditHistory:
         docs = self.audit.search(
             filters={
                 "kind": "override",
-                "result": "applied",
+                "result": IN_FORCE,
                 "webacl": arn,
                 "rule": rule or "",
                 **filters,
@@ -119,7 +120,7 @@ class AuditHistory:
 
     def count_last_hour(self, now: datetime) -> int:
         docs = self.audit.search(
-            filters={"kind": "override", "result": "applied", "actor": ACTOR},
+            filters={"kind": "override", "result": IN_FORCE, "actor": ACTOR},
             since=now - timedelta(hours=1),
             limit=1000,
         )
@@ -260,6 +261,8 @@ class Detector:
         that passes the safety limits to COUNT (else nothing is written)."""
         if self.overrides is None:
             raise ValueError("Detector.run needs an OverrideService")
+        if apply:  # settle unknown writes and expire due overrides first, serve or not
+            self.overrides.maintain(now)
         decisions = self.evaluate(at, _Round(AuditHistory(self.overrides)), now)
         for decision in decisions:
             if decision.action != "override":
@@ -277,8 +280,15 @@ class Detector:
                     actor=ACTOR,
                     ttl_minutes=self.cfg.ttl_minutes,
                     evidence=decision.evidence(),
+                    automatic=True,
                 )
             except OverrideError as exc:
+                guardrail = (exc.record or {}).get("guardrail")
+                if guardrail:  # the service's shared limits (another process got there)
+                    decision.action, decision.blocked_by = "skip", guardrail
+                    decision.reasons = [*decision.reasons, exc.message]
+                    decision.result = "refused"
+                    continue
                 decision.result, decision.error = "failed", exc.message
                 log.warning("detector override of %s failed: %s", decision.key.label(), exc.message)
                 continue

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 
+from rules_admin.guardrails import matches
 from wafsiem.settings import DetectorSettings
 
 Verdict = Literal["false_positive", "attack"]
@@ -251,19 +252,6 @@ def judge(f: Features, cfg: DetectorSettings) -> Judgement:
 
 
 # -- targets and safety --------------------------------------------------------------------
-
-
-def matches(entries: Iterable[str], rule: str | None, sub_rule: str | None) -> str | None:
-    """The first entry naming the target (``*``, ``Rule``, ``SubRule`` or ``Rule:SubRule``)."""
-    for entry in entries:
-        name, sep, sub = entry.partition(":")
-        if entry == "*":
-            return entry
-        if sep and name == rule and sub == sub_rule:
-            return entry
-        if not sep and entry in (rule, sub_rule):
-            return entry
-    return None
 
 
 @dataclass

@@ -29,9 +29,17 @@ class OverrideRequest(BaseModel):
     action: Literal["COUNT"] = "COUNT"
     reason: str = Field(min_length=3, max_length=2000)
     ttl_minutes: int | None = Field(
-        default=None, ge=1, le=7 * 24 * 60, description="revert automatically after this"
+        default=None,
+        ge=1,
+        description="revert automatically after this (default rules.default_ttl_minutes, "
+        "at most rules.max_ttl_minutes)",
     )
     dry_run: bool = Field(default=False, description="show the diff, write nothing")
+    force: bool = Field(
+        default=False,
+        description="pass the protected-rule list and the hourly cap (a key with the "
+        "`admin` scope only)",
+    )
 
 
 class AuditRecord(BaseModel):
@@ -91,10 +99,23 @@ def outcome_message(record: dict[str, Any]) -> str:
             return (
                 f"{target} reverted to its previous action (override {record.get('override_id')})"
             )
+        if result == "unverified":
+            return (
+                f"revert of {record.get('override_id')} sent but not confirmed "
+                f"({record.get('status')}); reconcile settles it"
+            )
         return f"revert of {record.get('override_id')}: {result}"
     if result == "applied":
         until = f" until {record['expires_at']}" if record.get("expires_at") else ""
         return f"{target} is now COUNT{until} (override {record['id']})"
+    if result == "unverified":
+        return (
+            f"{target}: UpdateWebACL was sent but its effect is not confirmed "
+            f"({record.get('status')}); treated as in force until reconcile settles it "
+            f"(override {record['id']}, revertible, expires {record.get('expires_at')})"
+        )
+    if result == "not_applied":
+        return f"{target}: the write did not take effect; the rule is as it was"
     if result == "dry_run":
         return f"dry run: {target} would become COUNT; nothing written"
     if result == "unchanged":

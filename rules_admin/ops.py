@@ -59,7 +59,8 @@ class MeteredOverrideService(OverrideService):
 def _log_maintenance(done: list[dict[str, Any]]) -> None:
     for outcome in done:
         log.info(
-            "override maintenance: %s", outcome.get("settled") or outcome.get("result"),
+            "override maintenance: %s",
+            outcome.get("settled") or outcome.get("result"),
             extra={"outcome": outcome},
         )
 

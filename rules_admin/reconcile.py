@@ -77,8 +77,8 @@ def _settle_one(
     if doc.get("result") == "pending" and not doc.get("after"):
         if age < settle_after:
             return None  # an attempt still running
-        fields = {"result": "failed", "error": "abandoned before UpdateWebACL was sent"}
-        return _store(service, doc, seq_no, term, base, "never_sent", fields)
+        abandoned = {"result": "failed", "error": "abandoned before UpdateWebACL was sent"}
+        return _store(service, doc, seq_no, term, base, "never_sent", abandoned)
     ref = parse_webacl_arn(doc["webacl"])
     acl = get_webacl(service.client(ref.region), ref)["WebACL"]
     rule, sub_rule = doc["rule"], doc.get("sub_rule")
@@ -101,14 +101,14 @@ def _settle_one(
     if verdict == "not_applied":
         if age < settle_after:
             return {**base, "settled": "waiting", "seconds": round(age.total_seconds(), 1)}
-        fields = {"result": "not_applied", "state": None, "stage": "settled"}
-        return _store(service, doc, seq_no, term, base, "not_applied", fields)
+        unapplied: dict[str, Any] = {"result": "not_applied", "state": None, "stage": "settled"}
+        return _store(service, doc, seq_no, term, base, "not_applied", unapplied)
     now_slot = _slot_text(acl, rule, sub_rule)
-    fields = {
+    changed: dict[str, Any] = {
         "state": "conflict",
         "revert_error": f"changed by someone else since the write: the slot now holds {now_slot}",
     }
-    return _store(service, doc, seq_no, term, base, "changed", fields)
+    return _store(service, doc, seq_no, term, base, "changed", changed)
 
 
 def _settle_revert(

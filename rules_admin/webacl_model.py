@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 import botocore.session
+from botocore.model import StructureShape
 
 from rules_admin.webacl import WebAclError
 
@@ -57,15 +58,21 @@ class UnsupportedWebAcl(WebAclError):
 def carried_settings() -> tuple[str, ...]:
     """The UpdateWebACL input members a GetWebACL ``WebACL`` has, in model order."""
     model = botocore.session.get_session().get_service_model(SERVICE)
-    update = model.operation_model("UpdateWebACL").input_shape.members
-    webacl = model.shape_for("WebACL").members
+    update = _members(model.operation_model("UpdateWebACL").input_shape)
+    webacl = _members(model.shape_for("WebACL"))
     return tuple(name for name in update if name in webacl and name not in IDENTITY)
 
 
 @lru_cache(maxsize=1)
 def webacl_members() -> frozenset[str]:
     model = botocore.session.get_session().get_service_model(SERVICE)
-    return frozenset(model.shape_for("WebACL").members)
+    return frozenset(_members(model.shape_for("WebACL")))
+
+
+def _members(shape: Any) -> dict[str, Any]:
+    if not isinstance(shape, StructureShape):
+        raise TypeError(f"botocore's {SERVICE} model changed: {shape!r} is not a structure")
+    return dict(shape.members)
 
 
 def uncarried_fields(acl: dict[str, Any]) -> list[str]:

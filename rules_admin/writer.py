@@ -85,7 +85,7 @@ class AwsFailure(WafsiemError):
 
 def retried(exc: ClientError) -> bool:
     """botocore sent this call more than once (an earlier try timed out or failed)."""
-    meta = exc.response.get("ResponseMetadata") or {}
+    meta: dict[str, Any] = dict(exc.response.get("ResponseMetadata") or {})
     return int(meta.get("RetryAttempts") or 0) > 0
 
 
