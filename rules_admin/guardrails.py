@@ -6,7 +6,7 @@
 * an hourly cap for everyone together, and for automatic overrides (the detector) its
   own cap and a cooldown per rule — held across processes by :class:`OverrideBudget`.
 
-The budget is one document in the state index listing the grants of the last hour.
+The budget is one document in the state index (per audit index) listing the grants of the last hour.
 Taking a grant reads it, checks the limits and writes it back with ``if_seq_no`` /
 ``if_primary_term``: of two processes that read the same document only one write
 succeeds; the other reads again and sees the first one's grant, so two detectors at
@@ -155,17 +155,18 @@ def refusal(
 class OverrideBudget:
     """Grants of the last hour (and of the cooldown), shared by every process."""
 
-    def __init__(self, client: OpenSearch, index: str, limits: Limits) -> None:
+    def __init__(self, client: OpenSearch, index: str, limits: Limits, scope: str) -> None:
         self.client = client
         self.index = index
         self.limits = limits
+        self.doc_id = f"{BUDGET_ID}:{scope}"  # one budget per audit index (deployment)
 
     def _keep(self, now: datetime) -> datetime:
         return now - max(WINDOW, self.limits.cooldown)
 
     def _read(self) -> tuple[list[dict[str, Any]], int | None, int | None]:
         try:
-            hit = self.client.get(index=self.index, id=BUDGET_ID)
+            hit = self.client.get(index=self.index, id=self.doc_id)
         except NotFoundError:
             return [], None, None
         return list(hit["_source"].get("grants") or []), hit["_seq_no"], hit["_primary_term"]
@@ -178,7 +179,7 @@ class OverrideBudget:
         else:
             params |= {"if_seq_no": seq_no, "if_primary_term": term}
         try:
-            self.client.index(index=self.index, id=BUDGET_ID, body=body, params=params)
+            self.client.index(index=self.index, id=self.doc_id, body=body, params=params)
         except ConflictError:
             return False
         return True

@@ -86,7 +86,10 @@ class OverrideService:
         self.wafv2_for_region = wafv2_for_region
         self.audit = AuditLog(opensearch, settings.opensearch.audit_index)
         self.budget = OverrideBudget(
-            opensearch, settings.opensearch.state_index, Limits.from_settings(settings)
+            opensearch,
+            settings.opensearch.state_index,
+            Limits.from_settings(settings),
+            scope=settings.opensearch.audit_index,
         )
         self.sleep = sleep
         self.resolver = resolver or SubRuleResolver()

@@ -18,8 +18,8 @@ from rules_admin.webacl import (
     locate,
     parse_webacl_arn,
     revert_override,
-    update_spec,
 )
+from rules_admin.webacl_model import update_spec
 
 VC = {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True, "MetricName": "m"}
 
