@@ -242,6 +242,8 @@ class OverrideService:
                 status="; ".join(filter(None, (outcome.uncertain, problem))),
                 **fields,
             )
+        if outcome.uncertain:  # e.g. a timeout, and the read-back shows it applied
+            fields["status"] = f"{outcome.uncertain}; the read-back shows it applied"
         return self.audit.finish(
             record, result="applied", state="active", stage="verified", **fields
         )

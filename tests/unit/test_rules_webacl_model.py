@@ -14,7 +14,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import botocore.session
 import pytest
@@ -158,10 +158,10 @@ def test_firewall_manager_web_acls_are_refused_with_where_to_change_them() -> No
 class _FakeWaf(BaseHTTPRequestHandler):
     """Answers GetWebACL with ``answer``; records every operation asked for."""
 
-    answer: dict[str, Any] = {}
-    asked: list[str] = []
+    answer: ClassVar[dict[str, Any]] = {}
+    asked: ClassVar[list[str]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
         operation = self.headers.get("X-Amz-Target", "").rpartition(".")[2]
