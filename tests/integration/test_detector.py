@@ -269,3 +269,21 @@ def test_protected_hourly_cap_and_cooldown(
     assert decisions["SizeRestrictions_BODY"].blocked_by == "cooldown"
     assert decisions["CrossSiteScripting_BODY"].result == "applied"
     assert len([r for r in w.audit() if r["result"] == "applied"]) == 2
+
+
+def test_the_detector_loop_expires_due_overrides_without_serve(
+    suite: Suite, settings: Settings, opensearch: Any, unique: str, cleanup: None
+) -> None:
+    w = world(suite, settings, opensearch, unique, allow_rules=[])
+    name = fp_acl(suite)["SizeRestrictions_BODY"]
+    record = w.service.override(
+        w.acls[name]["arn"], CRS, "SizeRestrictions_BODY", reason="by hand", actor="cli:test"
+    )
+    assert w.overrides(name)["SizeRestrictions_BODY"] == "Count"
+    w.detector.run(ONSET + timedelta(minutes=2), now(), apply=True)
+    assert w.overrides(name)["SizeRestrictions_BODY"] == "Count"  # not due yet
+    due = datetime.fromisoformat(record["expires_at"].replace("Z", "+00:00"))
+    w.detector.run(ONSET + timedelta(minutes=2), due + timedelta(seconds=1), apply=True)
+    assert "SizeRestrictions_BODY" not in w.overrides(name)
+    (stored,) = [r for r in w.audit() if r["id"] == record["id"]]
+    assert stored["state"] == "expired" and stored["reverted_by"] == "ttl"
