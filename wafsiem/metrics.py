@@ -89,7 +89,7 @@ class Metrics:
         self.overrides = Counter(
             "wafsiem_overrides",
             "override and revert attempts by kind and audited result "
-            "(applied, dry_run, unchanged, reverted, refused, failed, verify_failed) and actor",
+            "(applied, unverified, dry_run, unchanged, reverted, refused, failed) and actor",
             ["kind", "result", "actor"],
             registry=r,
         )
