@@ -175,8 +175,9 @@ def rules_show(webacl_arn: str, as_json: bool) -> None:
         for o in data["overrides"]:
             target = o["rule"] + (f":{o['sub_rule']}" if o.get("sub_rule") else "")
             until = f" until {o['expires_at']}" if o.get("expires_at") else ""
+            doubt = " (unverified: reconcile settles it)" if o.get("result") != "applied" else ""
             out.print(
-                f"override {o['id']}: {target} COUNT{until} by {o['actor']}",
+                f"override {o['id']}: {target} COUNT{until} by {o['actor']}{doubt}",
                 markup=False,
                 soft_wrap=True,
             )
