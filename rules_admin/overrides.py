@@ -272,7 +272,12 @@ class OverrideService:
             raise self._fail(
                 record,
                 "refused",
-                f"override {override_id} was never applied (result {original.get('result')})",
+                f"override {override_id} was never applied (result {original.get('result')})"
+                + (
+                    "; its write was interrupted: `wafsiem rules reconcile` settles it first"
+                    if original.get("result") == "pending" and original.get("after")
+                    else ""
+                ),
                 409,
             )
         state = original.get("state") or ("active" if original.get("after") else None)
