@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,12 @@ from ingest.bulk import BulkIndexer
 from ingest.checkpoint import CheckpointStore
 from ingest.models import IngestReport, StreamReport
 from ingest.parser import ParserOptions, expand_paths
+from ingest.replay import ReplayFilter, ReplayReport, replay_deadletters
 from ingest.s3_source import S3Location, ingest_s3_object, ingest_s3_prefix
 from ingest.service import IngestTarget, ingest_file
 from ingest.sqs_source import MessageOutcome, SqsReport, consume
 from wafsiem.clients import opensearch_client, s3_client, sqs_client
+from wafsiem.hash_key import warn_if_default_hash_key
 from wafsiem.logs import setup_logging
 from wafsiem.output import ProgressReporter, emit, json_option
 from wafsiem.settings import Settings, get_settings
@@ -32,6 +35,7 @@ class _Pipeline:
 
 
 def _pipeline(settings: Settings, client: Any) -> _Pipeline:
+    warn_if_default_hash_key(settings, "wafsiem ingest")
     return _Pipeline(
         BulkIndexer(
             client,
@@ -207,6 +211,74 @@ def sqs_command(
     }
     emit(report.model_dump(), as_json, lambda out: _render_report(report, out, extra))
     raise SystemExit(1 if report.left_for_redrive else 0)
+
+
+def _iso(value: str | None, word: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time", param_hint=word) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _render_replay(report: ReplayReport, out: Console) -> None:
+    lines: dict[str, int] = {
+        "dead letters read": report.read,
+        "indexed": report.indexed,
+        "duplicates": report.duplicates,
+        "still dead": report.still_dead,
+        "  not replayable": report.not_replayable,
+        **{f"  failed: {k}": v for k, v in sorted(report.failed_by_reason.items())},
+        "documents indexed": report.documents_indexed,
+        "deleted": report.deleted,
+    }
+    for name, value in lines.items():
+        out.print(f"{name:>24}: {value}", markup=False)
+    out.print(f"{'seconds':>24}: {report.seconds:.1f}", markup=False)
+    if not report.balanced:  # never expected: say so loudly
+        out.print("ACCOUNTING MISMATCH: read != indexed + duplicates + still dead")
+
+
+@ingest_group.command("replay-deadletters")
+@click.option("--reason", default=None, help="only dead letters with this reason")
+@click.option("--from", "start", default=None, help="dead-lettered at or after (ISO 8601)")
+@click.option("--to", "end", default=None, help="dead-lettered before (ISO 8601)")
+@json_option
+def replay_command(reason: str | None, start: str | None, end: str | None, as_json: bool) -> None:
+    """Parse dead letters again (after a parser fix) and index them; a dead letter is
+    deleted only once its records are indexed or found as duplicates, else it stays
+    with its new reason. Redacted or truncated dead letters stay as not_replayable."""
+    settings = get_settings()
+    client = opensearch_client(settings)
+    pipeline = _pipeline(settings, client)
+    selection = ReplayFilter(reason=reason, start=_iso(start, "--from"), end=_iso(end, "--to"))
+    with ProgressReporter("replay dead letters", None, as_json) as progress:
+
+        def page(report: ReplayReport, total: int) -> None:
+            progress.set_total(total)
+            progress.advance(report.read - progress.completed)
+            progress.counters = {
+                "read": report.read,
+                "indexed": report.indexed,
+                "duplicates": report.duplicates,
+                "still_dead": report.still_dead,
+            }
+            if as_json:
+                progress.report()
+
+        report = replay_deadletters(
+            client,
+            indexer=pipeline.indexer,
+            options=pipeline.options,
+            target=pipeline.target,
+            selection=selection,
+            on_page=page,
+        )
+    data = {**report.model_dump(), "balanced": report.balanced}
+    emit(data, as_json, lambda out: _render_replay(report, out))
+    raise SystemExit(0 if report.balanced else 1)
 
 
 def register(root: click.Group) -> None:

@@ -1,4 +1,4 @@
-"""`wafsiem init`: index templates, buckets and queues — idempotent.
+"""`wafsiem init`: index templates, buckets, queues and the header-hash key — idempotent.
 
 Each step reports whether it ``created``, ``updated`` or found the thing ``exists``.
 """
@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from wafsiem.errors import WafsiemError
+from wafsiem.hash_key import ensure_hash_key
 from wafsiem.settings import Settings
 from wafsiem.state_index import ensure_state_index
 
@@ -27,7 +28,7 @@ Outcome = Literal["created", "updated", "exists"]
 
 
 class InitStep(BaseModel):
-    kind: Literal["index_template", "index", "bucket", "queue"]
+    kind: Literal["index_template", "index", "bucket", "queue", "secret"]
     name: str
     outcome: Outcome
 
@@ -147,6 +148,8 @@ def ensure_queue(
 def initialise(
     settings: Settings, opensearch: OpenSearch, s3: S3Client, sqs: SQSClient
 ) -> InitReport:
+    outcome, where = ensure_hash_key(settings)  # first: it needs no service
+    key_step = InitStep(kind="secret", name=f"header-hash key {where}", outcome=outcome)
     folder = templates_dir(settings)
     templates = load_index_templates(folder)
     if not templates:
@@ -168,4 +171,4 @@ def initialise(
             settings.sqs.max_receive_count,
         )
     )
-    return InitReport(steps=steps)
+    return InitReport(steps=[key_step, *steps])

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,6 +22,8 @@ from pydantic_settings import (
 )
 
 CONFIG_ENV = "WAFSIEM_CONFIG"
+DEFAULT_HASH_KEY = "wafsiem-default-header-hash-key"  # public: `wafsiem init` replaces it
+HASH_KEY_FILE = "parser-hash-key"  # in state_dir, written by `wafsiem init` (mode 0600)
 
 
 def _default_state_dir() -> Path:
@@ -99,8 +101,9 @@ class ParserSettings(BaseModel):
         default_factory=lambda: ["authorization", "cookie", "set-cookie", "x-api-key"]
     )
     hash_key: SecretStr = Field(
-        default=SecretStr("wafsiem-default-header-hash-key"),
-        description="key of the keyed hash that replaces sensitive header values",
+        default=SecretStr(DEFAULT_HASH_KEY),
+        description="key of the keyed hash that replaces sensitive header values; unset, "
+        "the one `wafsiem init` generated in <state_dir>/parser-hash-key",
     )
     native: bool = Field(
         default=True,
@@ -245,6 +248,10 @@ class ApiKey(BaseModel):
 
 class ApiSettings(BaseModel):
     keys: list[ApiKey] = Field(default_factory=list)
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token that may read /metrics (besides any key with `read`)",
+    )
     host: str = "127.0.0.1"
     port: int = 8080
 
@@ -313,6 +320,17 @@ class Settings(BaseSettings):
                 raise FileNotFoundError(f"config file {path} ({CONFIG_ENV}) does not exist")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
+
+    @model_validator(mode="after")
+    def _generated_hash_key(self) -> Settings:
+        """No hash key set: the one `wafsiem init` stored in the state dir, if any."""
+        if "hash_key" not in self.parser.model_fields_set:
+            path = self.state_dir / HASH_KEY_FILE
+            if path.is_file():
+                key = path.read_text(encoding="utf-8").strip()
+                if key:
+                    self.parser.hash_key = SecretStr(key)
+        return self
 
     @property
     def cold_uri(self) -> str:
