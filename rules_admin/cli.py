@@ -75,6 +75,9 @@ def serve(host: str | None, port: int | None, as_json: bool, log_level: str | No
         if warning:
             out.print(f"warning: {warning}", markup=False, style="yellow")
     setup_logging(settings.log, level=log_level)
+    from wafsiem.hash_key import warn_if_default_hash_key
+
+    warn_if_default_hash_key(settings, "wafsiem serve")
     uvicorn.run(
         create_app(settings),
         host=host,

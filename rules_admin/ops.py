@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from rules_admin.overrides import OverrideError, OverrideService
+from wafsiem.auth import require_metrics_access
 from wafsiem.metrics import CONTENT_TYPE_LATEST, Metrics
 
 HEALTH_TIMEOUT_SECONDS = 5.0
@@ -96,7 +97,7 @@ async def ttl_loop(service: OverrideService, interval: float, metrics: Metrics) 
 # -- health ---------------------------------------------------------------------------
 
 
-async def _check(probe: Callable[[], str]) -> dict[str, Any]:
+async def _check(name: str, probe: Callable[[], str]) -> dict[str, Any]:
     """Run a blocking probe in a thread; its answer, or why it failed, within the timeout."""
     started = time.perf_counter()
     try:
@@ -105,7 +106,10 @@ async def _check(probe: Callable[[], str]) -> dict[str, Any]:
     except TimeoutError:
         status, detail = "fail", f"no answer within {HEALTH_TIMEOUT_SECONDS:g} s"
     except Exception as exc:  # any failure is the check's answer, not the endpoint's
-        status, detail = "fail", f"{type(exc).__name__}: {exc}"[:300]
+        # the text may name hosts, buckets, paths or credentials: the log has it, the
+        # unauthenticated answer says only which part failed and the kind of error
+        log.warning("health check %s failed: %s: %s", name, type(exc).__name__, exc)
+        status, detail = "fail", f"{type(exc).__name__} (details in the server log)"
     return {"status": status, "detail": detail, "seconds": round(time.perf_counter() - started, 3)}
 
 
@@ -161,9 +165,10 @@ def _probes(state: Any) -> dict[str, Callable[[], str]]:
 async def healthz(request: Request) -> JSONResponse:
     """``opensearch`` (cluster health not red), ``s3`` (the ingest bucket answers a
     HEAD) and ``cold`` (the cold store: its bucket answers a HEAD, or its directory is
-    writable). 200 when all pass, else 503; each check has status, detail, seconds."""
+    writable). 200 when all pass, else 503; each check has status, detail, seconds. A
+    failed check names the kind of error only; its text goes to the server log."""
     probes = _probes(request.app.state)
-    results = await asyncio.gather(*(_check(probe) for probe in probes.values()))
+    results = await asyncio.gather(*(_check(name, probe) for name, probe in probes.items()))
     checks = dict(zip(probes, results, strict=True))
     healthy = all(check["status"] == "ok" for check in checks.values())
     failed = [name for name, check in checks.items() if check["status"] != "ok"]
@@ -175,6 +180,13 @@ async def healthz(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/metrics", summary="Prometheus text exposition of this app's registry")
+@router.get(
+    "/metrics",
+    summary="Prometheus text exposition of this app's registry",
+    description="Needs `Authorization: Bearer` with an API key that has the `read` scope, "
+    "or the dedicated `api.metrics_token` (its labels carry key names).",
+    dependencies=[Depends(require_metrics_access)],
+    responses={401: {"description": "no or unknown key"}, 403: {"description": "no read"}},
+)
 def metrics(request: Request) -> Response:
     return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

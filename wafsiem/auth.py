@@ -92,3 +92,21 @@ def require_scope(scope: Scope) -> Callable[[Request], Principal]:
 
     dependency.__name__ = f"require_{scope}"
     return dependency
+
+
+def require_metrics_access(request: Request) -> Principal:
+    """FastAPI dependency of ``/metrics``: the ``api.metrics_token`` (a scraper's token,
+    compared in constant time), else any API key with the ``read`` scope; 401 / 403."""
+    settings: Settings = request.app.state.settings
+    presented = bearer_token(request)
+    token = settings.api.metrics_token
+    expected = token.get_secret_value() if token is not None else ""
+    if (
+        presented
+        and expected
+        and hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))
+    ):
+        principal = Principal("metrics-token", frozenset())
+        request.state.principal = principal
+        return principal
+    return require_scope("read")(request)

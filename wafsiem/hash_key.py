@@ -64,9 +64,12 @@ def ensure_hash_key(settings: Settings) -> tuple[Literal["created", "exists"], s
 
 
 def warn_if_default_hash_key(settings: Settings, where: str) -> str | None:
-    """Log and print (stderr) a loud warning when the public default key is in use."""
+    """A loud warning when the public default key is in use: logged when logging is set
+    up (``serve``, ``--follow``), else written to stderr. Returns it (None: a real key)."""
     if not uses_default_hash_key(settings):
         return None
-    log.warning("%s: %s", where, DEFAULT_KEY_WARNING)
-    sys.stderr.write(f"{where}: {DEFAULT_KEY_WARNING}\n")
+    if logging.getLogger().handlers:
+        log.warning("%s: %s", where, DEFAULT_KEY_WARNING)
+    else:
+        sys.stderr.write(f"{where}: {DEFAULT_KEY_WARNING}\n")
     return DEFAULT_KEY_WARNING
