@@ -123,7 +123,7 @@ def demo_command(
             wafv2=lambda region: wafv2_client(settings, region),
             firehose_url=f"{server.url}/firehose",
             firehose_key=firehose_key,
-            ingest_counters=server.ingest_counters,
+            ingest_counters=lambda kind: server.ingest_counters(kind, read_key),
             progress=lambda d, t: progress(d, t, as_json),
             note=note,
         )

@@ -96,10 +96,10 @@ class ApiServer:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
             return int(response.status), response.read()
 
-    def ingest_counters(self, kind: str) -> dict[str, int]:
+    def ingest_counters(self, kind: str, token: str | None = None) -> dict[str, int]:
         """``read``, ``indexed``, ``duplicate``, ``dead_lettered`` for ``kind`` from
-        GET /metrics (zero when absent)."""
-        _, body = self.get("/metrics")
+        GET /metrics (zero when absent); ``token``: a read key (/metrics needs one)."""
+        _, body = self.get("/metrics", token)
         wanted = {f"wafsiem_ingest_records_{n}": n for n in ("read", "indexed", "duplicate")}
         wanted["wafsiem_ingest_records_dead_lettered"] = "dead_lettered"
         out = dict.fromkeys(wanted.values(), 0)

@@ -29,6 +29,8 @@ from .ingest_fixtures import count, target
 __all__ = ["target"]  # fixtures
 
 KEY = "integration-firehose-key"
+METRICS_TOKEN = "integration-metrics-token"
+SCRAPE = {"Authorization": f"Bearer {METRICS_TOKEN}"}  # /metrics needs a key or the token
 
 
 def free_port() -> int:
@@ -60,6 +62,7 @@ def app_settings(
                 access_key=SecretStr(key) if key else None, max_body_bytes=max_body_bytes
             ),
             "s3": settings.s3.model_copy(update={"bucket": bucket or settings.s3.bucket}),
+            "api": settings.api.model_copy(update={"metrics_token": SecretStr(METRICS_TOKEN)}),
         }
     )
 
@@ -123,7 +126,7 @@ def test_delivery_indexed_and_retry_adds_nothing(
     assert count(opensearch, target.index_prefix) == 50
     assert count(opensearch, target.deadletter_index) == 0
 
-    metrics = client.get("/metrics")
+    metrics = client.get("/metrics", headers=SCRAPE)
     assert metrics.status_code == 200
     assert metrics.headers["content-type"].startswith("text/plain")
     text = metrics.text
@@ -170,7 +173,7 @@ def test_garbage_records_dead_lettered_with_raw_bytes(
     again = client.post("/firehose", content=orjson.dumps(payload), headers=headers(request_id))
     assert_protocol_body(again, request_id, 200)
     assert count(opensearch, target.deadletter_index) == 2
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=SCRAPE).text
     assert 'wafsiem_ingest_records_dead_lettered_total{kind="firehose"} 4.0' in text
 
 
@@ -183,7 +186,8 @@ def test_wrong_or_missing_key_is_401(
     message = assert_protocol_body(response, request_id, 401)["errorMessage"]
     assert "Access-Key" in message
     assert count(opensearch, target.index_prefix) == 0
-    assert 'wafsiem_firehose_requests_total{status="401"} 1.0' in client.get("/metrics").text
+    scraped = client.get("/metrics", headers=SCRAPE).text
+    assert 'wafsiem_firehose_requests_total{status="401"} 1.0' in scraped
 
 
 def test_no_key_configured_refuses_everything(
@@ -259,7 +263,8 @@ def test_opensearch_unreachable_is_503_and_healthz_fails(
         assert health.json()["status"] == "fail"
         assert checks["opensearch"]["status"] == "fail"
         assert checks["s3"]["status"] == "ok"
-        assert 'wafsiem_firehose_requests_total{status="503"} 1.0' in down.get("/metrics").text
+        scraped = down.get("/metrics", headers=SCRAPE).text
+        assert 'wafsiem_firehose_requests_total{status="503"} 1.0' in scraped
 
 
 def test_healthz_ok_with_the_stack(settings: Settings, target: IngestTarget, bucket: str) -> None:

@@ -4,10 +4,12 @@ queries by tier and override attempts by result and actor."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -33,6 +35,7 @@ from .test_overrides import CRS, create_acl
 __all__ = ["target"]  # fixtures
 
 READ, WRITE = "ops-read-key-0123456789", "ops-write-key-0123456789"
+NONE, SCRAPER = "ops-no-scope-key-0123456789", "ops-metrics-token-0123456789"
 DAY = ("2025-11-25T00:00:00Z", "2025-11-26T00:00:00Z")  # tests/waf_records.py BASE_MS
 
 
@@ -66,7 +69,9 @@ def ops_settings(
                 keys=[
                     ApiKey(name="reader", sha256=key_digest(READ), scopes=["read"]),
                     ApiKey(name="oncall", sha256=key_digest(WRITE), scopes=["write"]),
-                ]
+                    ApiKey(name="scopeless", sha256=key_digest(NONE), scopes=[]),
+                ],
+                metrics_token=SecretStr(SCRAPER),
             ),
         }
     )
@@ -95,12 +100,13 @@ def test_healthz_ok_and_each_failure_named(
     assert status == 503
     assert statuses == {"opensearch": "fail", "s3": "ok", "cold": "ok"}
     assert "Connection" in checks["opensearch"]["detail"]
+    assert closed.rsplit(":", 1)[1] not in checks["opensearch"]["detail"]  # no error text
 
     missing = ops_settings(settings, target, unique, bucket, cold_uri=f"s3://{bucket}-gone/c")
     status, statuses, checks = health(missing)
     assert status == 503
     assert statuses == {"opensearch": "ok", "s3": "ok", "cold": "fail"}
-    assert "404" in checks["cold"]["detail"] or "NotFound" in checks["cold"]["detail"]
+    assert checks["cold"]["detail"] == "ClientError (details in the server log)"
 
     local = ops_settings(settings, target, unique, bucket, cold_uri=str(tmp_path / "cold"))
     assert health(local)[:2] == (200, {"opensearch": "ok", "s3": "ok", "cold": "ok"})
@@ -108,11 +114,38 @@ def test_healthz_ok_and_each_failure_named(
     blocked = ops_settings(settings, target, unique, bucket, cold_uri=str(tmp_path / "taken"))
     status, statuses, checks = health(blocked)
     assert status == 503 and statuses["cold"] == "fail"
-    assert "not a directory" in checks["cold"]["detail"]
+    assert checks["cold"]["detail"] == "NotADirectoryError (details in the server log)"
+
+
+def test_healthz_failure_text_only_in_the_log(
+    settings: Settings,
+    target: IngestTarget,
+    unique: str,
+    bucket: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The unauthenticated answer names the part, never the exception text (paths,
+    hosts, bucket names); the server log keeps the text for the operator."""
+    (tmp_path / "taken").write_text("a file, not a directory")
+    blocked = ops_settings(settings, target, unique, bucket, cold_uri=str(tmp_path / "taken"))
+    missing = ops_settings(settings, target, unique, bucket, cold_uri=f"s3://{bucket}-gone/c")
+    with caplog.at_level(logging.WARNING, logger="rules_admin.ops"):
+        answers = [health(blocked), health(missing)]
+    for status, statuses, checks in answers:
+        assert status == 503 and statuses["cold"] == "fail"
+        text = orjson.dumps(checks).decode()
+        assert str(tmp_path) not in text and f"{bucket}-gone" not in text
+        assert "not a directory" not in text and "404" not in text
+    logged = caplog.text
+    assert "health check cold failed" in logged
+    assert "not a directory" in logged and str(tmp_path / "taken") in logged
 
 
 def metric(client: TestClient, name: str, **labels: str) -> float:
-    text = client.get("/metrics").text
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {READ}"})
+    assert response.status_code == 200, response.text
+    text = response.text
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == name and sample.labels == labels:
@@ -173,3 +206,22 @@ def test_metrics_count_queries_and_overrides(
     assert refused.status_code == 422
     assert metric(client, "wafsiem_overrides_total", **{**dry, "result": "refused"}) == 1
     assert metric(client, "wafsiem_ingest_records_indexed_total", kind="firehose") == 20
+
+
+def test_metrics_need_a_read_key_or_the_metrics_token(app_client: TestClient) -> None:
+    """/metrics labels carry key names (actors): no anonymous scrape."""
+
+    def scrape(token: str | None) -> int:
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        return app_client.get("/metrics", headers=headers).status_code
+
+    assert scrape(None) == 401
+    assert scrape("not-a-key") == 401
+    assert scrape(SCRAPER + "x") == 401
+    assert scrape(NONE) == 403  # a known key without the read scope
+    assert scrape(READ) == 200
+    assert scrape(WRITE) == 200  # write implies read
+    assert scrape(SCRAPER) == 200  # the dedicated scraper token
+    body = app_client.get("/metrics", headers={"Authorization": f"Bearer {SCRAPER}"})
+    assert body.headers["content-type"].startswith("text/plain")
+    assert app_client.get("/healthz").status_code in (200, 503)  # health stays open
