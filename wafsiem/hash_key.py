@@ -64,12 +64,12 @@ def ensure_hash_key(settings: Settings) -> tuple[Literal["created", "exists"], s
 
 
 def warn_if_default_hash_key(settings: Settings, where: str) -> str | None:
-    """A loud warning when the public default key is in use: logged when logging is set
-    up (``serve``, ``--follow``), else written to stderr. Returns it (None: a real key)."""
+    """A loud warning when the public default key is in use: logged, and written to
+    stderr unless wafsiem's log handler is set up (``serve``, ``--follow``) — one copy
+    on stderr either way. Returns it (None: a real key)."""
     if not uses_default_hash_key(settings):
         return None
-    if logging.getLogger().handlers:
-        log.warning("%s: %s", where, DEFAULT_KEY_WARNING)
-    else:
-        sys.stderr.write(f"{where}: {DEFAULT_KEY_WARNING}\n")
+    log.warning("%s: %s", where, DEFAULT_KEY_WARNING)
+    if not any(getattr(h, "_wafsiem_handler", False) for h in logging.getLogger().handlers):
+        sys.stderr.write(f"{where}: {DEFAULT_KEY_WARNING}\n")  # no log handler of ours
     return DEFAULT_KEY_WARNING

@@ -158,7 +158,10 @@ def test_crash_between_index_and_delete_is_a_duplicate_next_run(
         dead_letter(target, indexer, raw, "parser_bug")
     with pytest.raises(OSConnectionError):
         replay_deadletters(
-            _DiesBeforeDelete(opensearch), indexer=indexer, options=OPTIONS, target=target
+            _DiesBeforeDelete(opensearch),  # type: ignore[arg-type]
+            indexer=indexer,
+            options=OPTIONS,
+            target=target,
         )
     assert count(opensearch, target.index_prefix + "-*") == 3  # indexed ...
     assert count(opensearch, target.deadletter_index) == 3  # ... and not lost from here
