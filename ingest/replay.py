@@ -117,12 +117,14 @@ def _decode_raw(source: dict[str, Any]) -> tuple[bytes | None, str | None]:
         data = base64.b64decode(raw.get("base64") or "", validate=True)
     except (binascii.Error, ValueError):
         return None, "raw bytes are not valid base64"
-    size = raw.get("bytes")
-    if size is not None and int(size) != len(data):
-        return None, f"raw bytes hold {len(data)} of the record's {size} bytes"
-    digest = raw.get("sha256")
-    if digest and hashlib.sha256(data).hexdigest() != digest:
-        return None, "raw bytes differ from the original (SHA-256 mismatch)"
+    for name in ("bytes", "original_bytes"):  # these always describe the record received
+        size = raw.get(name)
+        if size is not None and int(size) != len(data):
+            return None, f"raw bytes hold {len(data)} of the record's {size} bytes"
+    digest = hashlib.sha256(data).hexdigest()
+    for name in ("sha256", "original_sha256"):
+        if raw.get(name) and raw[name] != digest:
+            return None, "raw bytes differ from the original (SHA-256 mismatch)"
     return data, None
 
 

@@ -47,6 +47,8 @@ def test_not_replayable_when_the_bytes_are_not_the_original() -> None:
         hit(raw, truncated=True),
         hit(raw[:30], bytes=len(raw)),
         hit(raw, sha256="0" * 64),
+        hit(raw, original_sha256="1" * 64),
+        hit(raw, original_bytes=len(raw) + 1),
         {"_index": "dl", "_id": "x", "_source": {"raw": {"base64": "%%%"}}},
     ]
     for case in cases:
