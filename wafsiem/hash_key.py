@@ -69,7 +69,8 @@ def warn_if_default_hash_key(settings: Settings, where: str) -> str | None:
     on stderr either way. Returns it (None: a real key)."""
     if not uses_default_hash_key(settings):
         return None
-    log.warning("%s: %s", where, DEFAULT_KEY_WARNING)
-    if not any(getattr(h, "_wafsiem_handler", False) for h in logging.getLogger().handlers):
-        sys.stderr.write(f"{where}: {DEFAULT_KEY_WARNING}\n")  # no log handler of ours
+    if any(getattr(h, "_wafsiem_handler", False) for h in logging.getLogger().handlers):
+        log.warning("%s: %s", where, DEFAULT_KEY_WARNING)
+    else:  # no log handler of ours (one-shot commands): straight to stderr, once
+        sys.stderr.write(f"{where}: {DEFAULT_KEY_WARNING}\n")
     return DEFAULT_KEY_WARNING
