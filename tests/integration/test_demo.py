@@ -94,7 +94,7 @@ def test_demo_twice(
             wafv2=lambda region: wafv2_client(demo_settings, region),
             firehose_url=f"{server.url}/firehose",
             firehose_key="demo-test-key",
-            ingest_counters=server.ingest_counters,
+            ingest_counters=lambda kind: server.ingest_counters(kind, "wsk_test"),
         )
         options = DemoOptions(days=2, rps=0.1, hot_days=0, webacl_suffix=f"-{unique}")
         now = datetime.now(UTC)
