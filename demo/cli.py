@@ -12,6 +12,7 @@ import orjson
 from pydantic import SecretStr
 
 from wafsiem.auth import key_digest, new_key
+from wafsiem.hash_key import ensure_hash_key
 from wafsiem.output import console, emit, json_option, progress
 from wafsiem.settings import ApiKey, Settings, get_settings, reset_settings
 
@@ -100,6 +101,8 @@ def demo_command(
     stack.up(get_settings(), lambda m: note(f"stack: {m}"))
     os.environ.update(stack_env(get_settings()))  # this process now talks to the stack
     reset_settings()
+    if ensure_hash_key(get_settings())[0] == "created":  # what `wafsiem init` would do
+        reset_settings()  # so this very run hashes headers with it, not the public default
     settings = get_settings()
 
     configured = settings.firehose.access_key
