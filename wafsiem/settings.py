@@ -109,6 +109,12 @@ class ParserSettings(BaseModel):
         default=True,
         description="use the native fast path (package wafsiem-native) when installed",
     )
+    max_record_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="a longer record is dead-lettered as `oversized` (a prefix, its size and "
+        "SHA-256), never held whole",
+    )
 
     @field_validator("sensitive_headers")
     @classmethod
@@ -116,9 +122,33 @@ class ParserSettings(BaseModel):
         return [name.lower() for name in value]
 
 
+class S3PollSettings(BaseModel):
+    """`wafsiem ingest s3`: the lookback window and the retry of failed keys."""
+
+    lookback_hours: float = Field(
+        default=3.0,
+        gt=0,
+        description="every pass re-lists this many hours of a stream's folders (late files)",
+    )
+    retry_base_seconds: float = Field(
+        default=60.0, ge=0, description="a failed key is retried after this, then doubling"
+    )
+    retry_max_seconds: float = Field(default=6 * 3600.0, ge=0, description="backoff cap")
+    max_attempts: int = Field(
+        default=10, ge=1, description="reads of a failed key before it is given up (reported)"
+    )
+    max_failed_keys: int = Field(
+        default=1000, ge=1, description="failed keys kept per source; more stay unacknowledged"
+    )
+    save_interval_seconds: float = Field(
+        default=5.0, ge=0, description="checkpoint written at most this often during a pass"
+    )
+
+
 class IngestSettings(BaseModel):
     bulk_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     bulk_concurrency: int = Field(default=2, ge=1)
+    s3: S3PollSettings = Field(default_factory=S3PollSettings)
 
 
 class QuerySettings(BaseModel):
