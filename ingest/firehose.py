@@ -159,6 +159,8 @@ def gunzip_limited(data: bytes, limit: int) -> bytes:
     Raises ``FirehoseError(413)`` past the limit (zip bombs) and ``ValueError`` for data
     that is not complete, valid gzip.
     """
+    if limit <= 0:  # zlib reads a max_length of 0 as "unlimited": never ask for it
+        raise FirehoseError(413, "decompressed records exceed the body limit")
     out: list[bytes] = []
     size = 0
     rest = data
@@ -215,9 +217,14 @@ def parse_delivery(body: bytes, header_request_id: str | None, limit: int) -> De
 def _decode_records(
     request_id: str, timestamp: int | None, records: list[Any], limit: int
 ) -> Delivery:
+    """Decode every record within one budget of ``limit`` bytes: decoded records and the
+    raw text of invalid ones (kept for their dead letters) both count against it, and
+    the request is refused (413) as soon as nothing is left of it — in particular no gzip
+    record is inflated once the budget is spent."""
     parts: list[bytes] = []
     invalid: list[InvalidRecord] = []
-    size = 0
+    offset = 0  # position in the joined stream
+    used = 0  # bytes held: decoded records and the raw text of invalid ones
     for number, record in enumerate(records):
         text = record.get("data") if isinstance(record, dict) else None
         if not isinstance(text, str):
@@ -231,21 +238,30 @@ def _decode_records(
             bad = ("invalid_base64", "record data is not valid base64")
             decoded = b""
         if bad is None and decoded.startswith(GZIP_MAGIC):
+            remaining = limit - used
+            if remaining <= 0:
+                raise FirehoseError(413, f"decoded records exceed {limit} bytes", request_id)
             try:
-                decoded = gunzip_limited(decoded, limit - size)
+                decoded = gunzip_limited(decoded, remaining)
             except ValueError as exc:
                 bad = ("invalid_gzip", f"record data is base64 of {exc}")
+            except FirehoseError as exc:
+                raise FirehoseError(exc.status, exc.message, request_id) from None
         if bad is not None:
             # an empty line holds its place, so each invalid record has its own offset
             raw = text.encode("utf-8", "replace")
-            invalid.append(InvalidRecord(size, raw, *bad))
+            used += len(raw) + 1
+            if used > limit:
+                raise FirehoseError(413, f"decoded records exceed {limit} bytes", request_id)
+            invalid.append(InvalidRecord(offset, raw, *bad))
             parts.append(b"")
-            size += 1
+            offset += 1
             continue
         if not decoded:
             continue
-        size += len(decoded) + 1
-        if size > limit:
+        offset += len(decoded) + 1
+        used += len(decoded) + 1
+        if used > limit:
             raise FirehoseError(413, f"decoded records exceed {limit} bytes", request_id)
         parts.append(decoded)
     payload = b"\n".join(parts) + b"\n" if parts else b""

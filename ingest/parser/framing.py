@@ -22,13 +22,25 @@ Framing rules, in order, for a value starting with ``{`` at offset *p*:
 
 Anything else (a line not starting with ``{``) is one candidate per line. Offsets are
 positions in the decoded stream.
+
+A record longer than ``max_record_bytes`` (default 1 MiB, far above any WAF record) is
+*oversized*: the framer yields its first ``prefix_bytes`` with an :class:`Oversized`
+value (its size and the SHA-256 of all its bytes) and never holds it whole — past the
+limit it streams the record through the hash and drops it, so the framer's buffer stays
+under ``max_record_bytes`` plus one chunk whatever the input. An oversized line ends at
+its newline; an oversized ``{`` record at the first newline followed by something that
+could not continue a pretty-printed value (as rule 3), or at the end of the stream. Its
+size and hash cover the bytes from its offset up to that newline. Limit: in a stream
+without newlines, the records concatenated after an oversized one belong to it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
@@ -37,6 +49,8 @@ from ingest.parser.models import ParseStats
 
 GZIP_MAGIC: Final = b"\x1f\x8b"
 UTF8_BOM: Final = b"\xef\xbb\xbf"
+DEFAULT_MAX_RECORD_BYTES: Final = 1 << 20
+DEFAULT_PREFIX_BYTES: Final = 64 << 10
 
 
 class _NotParsed:
@@ -48,13 +62,27 @@ class _NotParsed:
 
 NOT_PARSED: Final = _NotParsed()
 
+
+
+@dataclass(frozen=True, slots=True)
+class Oversized:
+    """The value of the frame of a record longer than the framer's limit; the frame's
+    raw bytes are only its first bytes."""
+
+    size: int  # bytes of the whole record
+    sha256: str  # hex SHA-256 of the whole record
+
+
 # (offset in the decoded stream, raw bytes, parsed JSON value or NOT_PARSED, or the
-# tuple the framer's ``prebuild`` hook gave for it: JSON never loads as a tuple)
+# tuple the framer's ``prebuild`` hook gave for it: JSON never loads as a tuple, or an
+# Oversized with the record's first bytes as raw bytes)
 Frame = tuple[int, bytes, Any]
 Prebuild = Callable[[bytes], tuple[Any, ...] | None]
 
 _WHITESPACE = re.compile(rb"[ \t\r\n]*")
 _BOUNDARY = re.compile(rb"\}[ \t\r\n]*\{")
+_VALUE_END = re.compile(rb"\n[^ \t\r\n}\]]")  # a line that cannot continue a value
+_LINE_END = re.compile(rb"\n")
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 
@@ -133,11 +161,22 @@ class RecordFramer:
     parsed twice, and a record it declines is not offered to it again.
     """
 
-    def __init__(self, prebuild: Prebuild | None = None) -> None:
+    def __init__(
+        self,
+        prebuild: Prebuild | None = None,
+        *,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        prefix_bytes: int = DEFAULT_PREFIX_BYTES,
+    ) -> None:
+        if max_record_bytes < 1:
+            raise ValueError("max_record_bytes must be positive")
         self._prebuild = prebuild
         self._buffer = b""
         self._base = 0  # stream offset of self._buffer[0]
         self._started = False
+        self.max_record_bytes = max_record_bytes
+        self.prefix_bytes = min(prefix_bytes, max_record_bytes)
+        self._skipping: _Skipping | None = None  # an oversized record being dropped
 
     def feed(self, data: bytes) -> list[Frame]:
         return list(self.iter_feed(data))
@@ -172,10 +211,16 @@ class RecordFramer:
         pos = 0
         find = buf.find
         prebuild = self._prebuild
+        most = self.max_record_bytes
         try:
+            if self._skipping is not None:
+                pos, frame = self._skip(buf, final)
+                if frame is None:
+                    return
+                yield frame
             while True:
                 if pos < size and buf[pos] == 0x7B:  # "{": the NDJSON fast path
-                    newline = find(b"\n", pos)
+                    newline = find(b"\n", pos, pos + most + 1)  # a line within the limit
                     if newline != -1:
                         line = buf[pos:newline]
                         if prebuild is not None:
@@ -201,9 +246,20 @@ class RecordFramer:
                     if buf[pos] != 0x7B:  # not "{": one candidate per line
                         newline = find(b"\n", pos)
                         if newline == -1:
+                            if size - pos > most:
+                                pos, frame = self._oversized(buf, pos, final, _LINE_END)
+                                if frame is None:
+                                    break
+                                yield frame
+                                continue
                             if not final:
                                 break
                             newline = size
+                        elif newline - pos > most:
+                            frame = self._oversized_frame(base + pos, buf[pos:newline])
+                            pos = newline
+                            yield frame
+                            continue
                         frame = _frame(base + pos, buf[pos:newline].rstrip())
                         pos = newline
                         yield frame
@@ -212,6 +268,27 @@ class RecordFramer:
                 limit = find(b"\n{", pos)
                 complete = limit != -1 or final
                 region_end = limit if limit != -1 else size
+                if region_end - pos > most:  # the record must end within the limit
+                    window = pos + most + 1
+                    cut = _first_record_end(buf, pos, window, False)
+                    if cut is None:
+                        end = _broken_record_end(buf, pos, window)
+                        if end >= window:
+                            pos, frame = self._oversized(buf, pos, final, _VALUE_END)
+                            if frame is None:
+                                break
+                            yield frame
+                            continue
+                        cut = end, NOT_PARSED
+                    end, value = cut
+                    start = pos
+                    pos = end
+                    raw = buf[start:end]
+                    if value is NOT_PARSED:
+                        raw = raw.rstrip()
+                        value = _frame(base + start, raw)[2]
+                    yield _prebuilt(base + start, raw, value, prebuild)
+                    continue
                 cut = _first_record_end(buf, pos, region_end, complete)
                 if cut is not None:
                     end, value = cut
@@ -229,6 +306,69 @@ class RecordFramer:
         finally:
             self._buffer = buf[pos:]
             self._base = base + pos
+
+
+    # -- oversized records -------------------------------------------------------------
+
+    def _oversized_frame(self, offset: int, record: bytes) -> Frame:
+        digest = hashlib.sha256(record).hexdigest()
+        return offset, record[: self.prefix_bytes], Oversized(len(record), digest)
+
+    def _oversized(
+        self, buf: bytes, pos: int, final: bool, end_pattern: re.Pattern[bytes]
+    ) -> tuple[int, Frame | None]:
+        """An oversized record starts at ``pos``: its frame when it ends in ``buf``, else
+        start dropping it (``None``; the caller stops, every byte of ``buf`` consumed)."""
+        match = end_pattern.search(buf, pos + self.max_record_bytes)
+        if match is not None:
+            end = match.start()
+            return end, self._oversized_frame(self._base + pos, buf[pos:end])
+        if final:
+            return len(buf), self._oversized_frame(self._base + pos, buf[pos:])
+        skipping = _Skipping(self._base + pos, buf[pos : pos + self.prefix_bytes], end_pattern)
+        self._skipping = skipping
+        return skipping.take(buf, pos), None
+
+    def _skip(self, buf: bytes, final: bool) -> tuple[int, Frame | None]:
+        """Go on dropping the oversized record: (position after it, its frame) once it
+        ends; else every byte consumed but a final newline (whose next byte decides)."""
+        skipping = self._skipping
+        assert skipping is not None  # noqa: S101 - only called while skipping
+        match = skipping.end_pattern.search(buf)
+        if match is None and not final:
+            return skipping.take(buf, 0), None
+        end = len(buf) if match is None else match.start()
+        skipping.hasher.update(buf[:end])
+        skipping.size += end
+        self._skipping = None
+        frame = (
+            skipping.offset,
+            skipping.prefix,
+            Oversized(skipping.size, skipping.hasher.hexdigest()),
+        )
+        return end, frame
+
+
+class _Skipping:
+    """An oversized record being hashed and dropped."""
+
+    __slots__ = ("end_pattern", "hasher", "offset", "prefix", "size")
+
+    def __init__(self, offset: int, prefix: bytes, end_pattern: re.Pattern[bytes]) -> None:
+        self.offset = offset
+        self.prefix = prefix
+        self.end_pattern = end_pattern
+        self.hasher = hashlib.sha256()
+        self.size = 0
+
+    def take(self, buf: bytes, pos: int) -> int:
+        """Hash ``buf[pos:]`` but a final newline; where the framer's buffer restarts."""
+        end = len(buf)
+        if self.end_pattern is _VALUE_END and buf.endswith(b"\n"):
+            end -= 1
+        self.hasher.update(memoryview(buf)[pos:end])
+        self.size += end - pos
+        return end
 
 
 _CONTINUATION = frozenset(b" \t\r\n}]")

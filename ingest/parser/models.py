@@ -19,6 +19,7 @@ RejectReason = Literal[
     "invalid_client_ip",
     "invalid_utf8",
     "truncated",
+    "oversized",
 ]
 REJECT_REASONS: tuple[RejectReason, ...] = get_args(RejectReason)
 
@@ -117,13 +118,27 @@ class ParsedDocument:
 
 @dataclass(slots=True)
 class Reject:
-    """A record that could not become a document, with its raw bytes."""
+    """A record that could not become a document, with its raw bytes.
+
+    For an ``oversized`` record ``raw`` is only its first bytes; ``size`` and ``sha256``
+    then describe the whole record (``None``: ``raw`` is the whole record).
+    """
 
     reason: RejectReason
     detail: str
     origin: str
     offset: int
     raw: bytes
+    size: int | None = None
+    sha256: str | None = None
+
+    @property
+    def record_size(self) -> int:
+        return len(self.raw) if self.size is None else self.size
+
+    @property
+    def record_sha256(self) -> str:
+        return hashlib.sha256(self.raw).hexdigest() if self.sha256 is None else self.sha256
 
     def to_json_dict(self) -> dict[str, Any]:
         """The line written to a rejects file."""
@@ -154,8 +169,9 @@ class Reject:
             "origin": origin,
             "raw": {
                 "base64": base64.b64encode(self.raw).decode("ascii"),
-                "bytes": len(self.raw),
-                "sha256": hashlib.sha256(self.raw).hexdigest(),
+                "bytes": self.record_size,
+                "sha256": self.record_sha256,
+                **({"truncated": True} if self.size is not None else {}),
             },
         }
 

@@ -21,6 +21,8 @@ class ParserOptions:
     ``chunk_size``: bytes of decompressed data handed to the framer at a time.
     ``native``: use the native fast path (the optional ``wafsiem-native`` package) when
     it is installed; it gives the same documents, faster (see ``ingest.parser.native``).
+    ``max_record_bytes``: a longer record is rejected as ``oversized`` without ever being
+    held whole; its first ``oversized_prefix_bytes`` are kept for the dead letter.
     """
 
     hash_key: bytes = field(repr=False, default=b"wafsiem-default-header-hash-key")
@@ -28,6 +30,8 @@ class ParserOptions:
     keep_original: bool = True
     chunk_size: int = 1 << 20
     native: bool = True
+    max_record_bytes: int = 1 << 20
+    oversized_prefix_bytes: int = 64 << 10
 
     @classmethod
     def from_settings(cls, settings: Settings | ParserSettings) -> ParserOptions:
@@ -38,4 +42,5 @@ class ParserOptions:
             hash_key=parser.hash_key.get_secret_value().encode("utf-8"),
             sensitive_headers=frozenset(name.lower() for name in parser.sensitive_headers),
             native=parser.native,
+            max_record_bytes=parser.max_record_bytes,
         )

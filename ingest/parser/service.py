@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ingest.parser.fastpath import FastContext, build_fast
-from ingest.parser.framing import NOT_PARSED, Frame, RecordFramer, decoded_chunks
+from ingest.parser.framing import NOT_PARSED, Frame, Oversized, RecordFramer, decoded_chunks
 from ingest.parser.models import ParsedDocument, ParseStats, Reject
 from ingest.parser.native import native_builder
 from ingest.parser.options import ParserOptions
@@ -36,7 +36,11 @@ class StreamParser:
 
     def parse(self, chunks: Chunks) -> Iterator[ParseResult]:
         stats = self.stats
-        framer = RecordFramer(prebuild=self._native)
+        framer = RecordFramer(
+            prebuild=self._native,
+            max_record_bytes=self.options.max_record_bytes,
+            prefix_bytes=self.options.oversized_prefix_bytes,
+        )
         record = self._record
         fast = self._fast
         origin = self.origin
@@ -66,6 +70,19 @@ class StreamParser:
         stats = self.stats
         if value is NOT_PARSED:
             return self._reject(_unparsed_reason(raw, cut_short), raw, offset)
+        if value.__class__ is Oversized:
+            reject = self._reject(
+                (
+                    "oversized",
+                    f"record of {value.size} bytes exceeds the limit of "
+                    f"{self.options.max_record_bytes} bytes (parser.max_record_bytes); "
+                    f"raw holds its first {len(raw)} bytes",
+                ),
+                raw,
+                offset,
+            )
+            reject.size, reject.sha256 = value.size, value.sha256
+            return reject
         if value.__class__ is tuple:  # built by the native fast path
             stats.records_in += 1
             stats.parsed += 1
