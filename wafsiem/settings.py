@@ -94,6 +94,13 @@ class TieringSettings(BaseModel):
 class FirehoseSettings(BaseModel):
     access_key: SecretStr | None = None
     max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    max_concurrent_requests: int = Field(
+        default=4,
+        ge=1,
+        description="deliveries read and ingested at once; more are answered 503 with "
+        "Retry-After (Firehose retries), so memory stays about this many bodies",
+    )
+    retry_after_seconds: int = Field(default=5, ge=1, description="Retry-After of that 503")
 
 
 class ParserSettings(BaseModel):
@@ -148,6 +155,12 @@ class S3PollSettings(BaseModel):
 class IngestSettings(BaseModel):
     bulk_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     bulk_concurrency: int = Field(default=2, ge=1)
+    deadletter_raw_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="raw bytes kept in a dead letter; a longer record keeps this prefix "
+        "(its full size and SHA-256 are recorded)",
+    )
     s3: S3PollSettings = Field(default_factory=S3PollSettings)
 
 
@@ -284,6 +297,9 @@ class ApiSettings(BaseModel):
     )
     host: str = "127.0.0.1"
     port: int = 8080
+    limit_concurrency: int = Field(
+        default=100, ge=1, description="uvicorn limit_concurrency of `wafsiem serve` (503 past it)"
+    )
 
 
 class StackSettings(BaseModel):
