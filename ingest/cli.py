@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,12 +18,13 @@ from ingest.checkpoint import CheckpointStore
 from ingest.models import IngestReport, StreamReport
 from ingest.parser import ParserOptions, expand_paths
 from ingest.replay import ReplayFilter, ReplayReport, replay_deadletters
-from ingest.s3_source import S3Location, ingest_s3_object, ingest_s3_prefix
+from ingest.s3_source import S3Location, S3PollReport, ingest_s3_object, ingest_s3_prefix
 from ingest.service import IngestTarget, ingest_file
 from ingest.sqs_source import MessageOutcome, SqsReport, consume
 from wafsiem.clients import opensearch_client, s3_client, sqs_client
 from wafsiem.hash_key import warn_if_default_hash_key
 from wafsiem.logs import setup_logging
+from wafsiem.metrics import Metrics
 from wafsiem.output import ProgressReporter, emit, json_option
 from wafsiem.settings import Settings, get_settings
 
@@ -116,20 +118,33 @@ def files_command(paths: tuple[Path, ...], as_json: bool) -> None:
 @click.option("--follow", is_flag=True, help="keep polling for new objects")
 @click.option("--interval", default=30.0, show_default=True, help="seconds between polls")
 @click.option("--reset", is_flag=True, help="forget the checkpoint and start from the top")
+@click.option("--retry-failed", is_flag=True, help="give failed keys given up a new series")
+@click.option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="write wafsiem_ingest_* metrics here after every pass (node_exporter textfile)",
+)
 @json_option
-def s3_command(uri: str, follow: bool, interval: float, reset: bool, as_json: bool) -> None:
-    """Backfill or poll s3://bucket/prefix in key order, resuming from its checkpoint."""
+def s3_command(
+    uri: str, follow: bool, interval: float, reset: bool, retry_failed: bool,
+    metrics_file: Path | None, as_json: bool,
+) -> None:  # fmt: skip
+    """Backfill or poll s3://bucket/prefix, resuming from its checkpoint: every pass lists
+    the lookback window again (late files), retries failed keys after their backoff and
+    reports those still failing."""
     settings = get_settings()
     if follow:
         setup_logging(settings.log)
     client = opensearch_client(settings)
     pipeline = _pipeline(settings, client)
-    store = CheckpointStore(client, settings.opensearch.state_index)
+    store = CheckpointStore(client, settings.opensearch.state_index, settings.ingest.s3)
     location = S3Location.parse(uri)
     if reset:
         store.reset(location.uri)
     s3 = s3_client(settings)
-    total = IngestReport()
+    metrics = Metrics()
+    total = S3PollReport()
     while True:
         with ProgressReporter(f"ingest {location.uri}", None, as_json) as progress:
 
@@ -138,6 +153,10 @@ def s3_command(uri: str, follow: bool, interval: float, reset: bool, as_json: bo
 
             def done(stream: StreamReport, bar: ProgressReporter = progress) -> None:
                 bar.advance(1, records=stream.records_in, indexed=stream.indexed)
+                metrics.record_stream(
+                    "s3", read=stream.records_in, indexed=stream.indexed,
+                    duplicates=stream.duplicates, dead_lettered=stream.dead_lettered,
+                )  # fmt: skip
                 if as_json:
                     bar.report()
 
@@ -148,17 +167,66 @@ def s3_command(uri: str, follow: bool, interval: float, reset: bool, as_json: bo
                 indexer=pipeline.indexer,
                 options=pipeline.options,
                 target=pipeline.target,
+                retry_given_up=retry_failed,
                 on_listed=listed,
                 on_stream=done,
             )
-        for stream in report.streams:
-            total.add(stream)
-        total.seconds += report.seconds
+            retry_failed = False
+        _add_pass(total, report)
+        metrics.record_s3_poll(
+            location.uri, retrying=report.failed_pending, given_up=report.failed_given_up,
+            retried=report.retried, recovered=report.recovered,
+        )  # fmt: skip
+        if metrics_file is not None:
+            metrics.write_textfile(metrics_file, prefix="wafsiem_ingest_")
+        if report.failed_keys and follow:
+            _log_failed(report)
         if not follow:
             break
         time.sleep(interval)
-    emit(total.model_dump(), as_json, lambda out: _render_report(total, out))
-    raise SystemExit(_exit_code(total))
+    emit(total.model_dump(mode="json"), as_json, lambda out: _render_s3(total, out))
+    raise SystemExit(1 if total.failed_streams or total.failed_given_up else 0)
+
+
+def _add_pass(total: S3PollReport, report: S3PollReport) -> None:
+    """Sum a pass into the run; the failed-key state is the last pass's."""
+    for stream in report.streams:
+        total.add(stream)
+    total.seconds += report.seconds
+    for name in ("listed", "retried", "recovered", "failed_unrecorded", "checkpoint_conflicts"):
+        setattr(total, name, getattr(total, name) + getattr(report, name))
+    total.failed_pending, total.failed_given_up = report.failed_pending, report.failed_given_up
+    total.failed_keys = report.failed_keys
+
+
+def _log_failed(report: S3PollReport) -> None:
+    log = logging.getLogger("wafsiem.ingest.s3")
+    for failed in report.failed_keys:
+        log.warning(
+            "s3 key %s failed %d time(s)%s: %s", failed.key, failed.attempts,
+            " (given up)" if failed.gave_up else f", next try {failed.next_try.isoformat()}",
+            failed.reason,
+        )  # fmt: skip
+
+
+def _render_s3(report: S3PollReport, out: Console) -> None:
+    if report.failed_keys:
+        table = Table("failed key", "attempts", "next try", "reason")
+        for failed in report.failed_keys[:20]:
+            next_try = "given up" if failed.gave_up else failed.next_try.isoformat()
+            table.add_row(failed.key, str(failed.attempts), next_try, failed.reason[:80])
+        out.print(table)
+    extra = {
+        "objects listed": report.listed,
+        "failed keys retried": report.retried,
+        "recovered": report.recovered,
+        "failed, retrying": report.failed_pending,
+        "failed, given up": report.failed_given_up,
+        "failed, unrecorded": report.failed_unrecorded,
+    }
+    _render_report(report, out, extra)
+    if report.failed_given_up:
+        out.print("keys given up stay reported: fix the cause, then run with --retry-failed")
 
 
 @ingest_group.command("sqs")

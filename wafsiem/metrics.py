@@ -106,6 +106,19 @@ class Metrics:
             ["loop", "outcome"],
             registry=r,
         )
+        self.s3_failed_keys = Gauge(
+            "wafsiem_ingest_s3_failed_keys",
+            "S3 keys of a polled source that could not be read, by state "
+            "(retrying: waiting for a backoff; given_up: past max_attempts)",
+            ["source", "state"],
+            registry=r,
+        )
+        self.s3_retries = Counter(
+            "wafsiem_ingest_s3_retries",
+            "reads of failed S3 keys after their backoff, by result (recovered, failed)",
+            ["source", "result"],
+            registry=r,
+        )
         self.tiering_days = Counter(
             "wafsiem_tiering_days",
             "days handled by `wafsiem tier run` by action",
@@ -153,6 +166,15 @@ class Metrics:
 
     def record_loop_round(self, loop: str, ok: bool) -> None:
         self.loop_rounds.labels(loop=loop, outcome="ok" if ok else "failed").inc()
+
+    def record_s3_poll(
+        self, source: str, *, retrying: int, given_up: int, retried: int, recovered: int
+    ) -> None:
+        """The failed keys of one `ingest s3` pass over ``source`` (never dropped silently)."""
+        self.s3_failed_keys.labels(source=source, state="retrying").set(retrying)
+        self.s3_failed_keys.labels(source=source, state="given_up").set(given_up)
+        self.s3_retries.labels(source=source, result="recovered").inc(recovered)
+        self.s3_retries.labels(source=source, result="failed").inc(max(retried - recovered, 0))
 
     def record_tiering_day(self, action: str, rows: int) -> None:
         self.tiering_days.labels(action=action).inc()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,11 @@ from .ingest_fixtures import count, indexer, target
 __all__ = ["indexer", "target"]
 
 ACCT = "111122223333"
+NOW = datetime(2025, 11, 25, 12, 30, tzinfo=UTC)  # the keys' folders are within the window
+
+
+def _clock() -> datetime:
+    return NOW
 
 
 def _waf_key(acl: str, minute: int, n: int) -> str:
@@ -47,7 +53,7 @@ def test_s3_prefix_in_key_order_with_checkpoint(
     options = ParserOptions()
 
     first = ingest_s3_prefix(
-        s3, location, store=store, indexer=indexer, options=options, target=target
+        s3, location, store=store, indexer=indexer, options=options, target=target, now=_clock
     )
     # key order: acl-a (written third and fourth) before acl-b; the marker is skipped
     assert [s.origin.rsplit("_", 1)[1] for s in first.streams] == [
@@ -58,7 +64,7 @@ def test_s3_prefix_in_key_order_with_checkpoint(
 
     # nothing new: the checkpoint makes the next pass a no-op
     again = ingest_s3_prefix(
-        s3, location, store=store, indexer=indexer, options=options, target=target
+        s3, location, store=store, indexer=indexer, options=options, target=target, now=_clock
     )
     assert again.streams == []
 
@@ -69,12 +75,12 @@ def test_s3_prefix_in_key_order_with_checkpoint(
         Body=gz_ndjson([waf_record(500 + i) for i in range(7)]),
     )
     late = ingest_s3_prefix(
-        s3, location, store=store, indexer=indexer, options=options, target=target
+        s3, location, store=store, indexer=indexer, options=options, target=target, now=_clock
     )
     assert [s.indexed for s in late.streams] == [7]
     assert count(opensearch, target.index_prefix) == 47
     checkpoint = store.load(location.uri)
-    assert set(checkpoint.positions) == {
+    assert set(checkpoint.streams) == {
         f"logs/AWSLogs/{ACCT}/WAFLogs/eu-west-1/acl-a/",
         f"logs/AWSLogs/{ACCT}/WAFLogs/eu-west-1/acl-b/",
     }
