@@ -21,10 +21,18 @@ router = APIRouter(tags=["ingest"])
         400: {"description": "malformed request"},
         401: {"description": "missing or wrong X-Amz-Firehose-Access-Key, or none configured"},
         413: {"description": "body larger than firehose.max_body_bytes"},
-        503: {"description": "OpenSearch unavailable: nothing acknowledged, retry"},
+        503: {
+            "description": "busy (firehose.max_concurrent_requests) or OpenSearch "
+            "unavailable: nothing acknowledged, retry after Retry-After seconds"
+        },
     },
 )
 async def firehose_delivery(request: Request) -> Response:
     service: FirehoseService = request.app.state.firehose
     result = await service.receive(request.headers, request.stream())
-    return Response(result.body(), status_code=result.status, media_type="application/json")
+    return Response(
+        result.body(),
+        status_code=result.status,
+        media_type="application/json",
+        headers=result.headers(),
+    )

@@ -14,8 +14,11 @@ Status codes, in the order the checks run:
 * 400 — unsupported ``Content-Encoding``, corrupt gzip, malformed JSON, a missing or
   invalid ``requestId``, one that differs from the header, or ``records`` not a list of
   ``{"data": "<string>"}`` objects. (Firehose retries a 400 too; the message says why.)
-* 503 — OpenSearch unavailable (connection errors, :class:`~ingest.bulk.BulkUnavailable`):
-  nothing is acknowledged and Firehose retries. 500 for anything unexpected.
+* 503 with ``Retry-After`` — the endpoint is full (``firehose.max_concurrent_requests``
+  deliveries are being read or ingested already; checked before the body is read, so
+  memory stays about that many bodies), or OpenSearch is unavailable (connection errors,
+  :class:`~ingest.bulk.BulkUnavailable`): nothing is acknowledged and Firehose retries.
+  500 for anything unexpected.
 * 200 — only once every record is indexed, a duplicate or dead-lettered.
 
 Record data decodes to one or more WAF JSON records (NDJSON or concatenated); the records
@@ -33,6 +36,7 @@ import binascii
 import hmac
 import logging
 import re
+import threading
 import time
 import zlib
 from collections.abc import AsyncIterable, Mapping
@@ -82,6 +86,10 @@ class FirehoseResult:
     error_message: str | None = None
     report: StreamReport | None = None
     timestamp_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    retry_after: int | None = None  # seconds, sent as Retry-After (with a 503)
+
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
     def body(self) -> bytes:
         data: dict[str, Any] = {"requestId": self.request_id, "timestamp": self.timestamp_ms}
@@ -288,6 +296,8 @@ class FirehoseService:
         access_key: SecretStr | None,
         max_body_bytes: int,
         metrics: Metrics | None = None,
+        max_concurrent_requests: int = 4,
+        retry_after_seconds: int = 5,
     ) -> None:
         self.indexer = indexer
         self.options = options
@@ -295,6 +305,8 @@ class FirehoseService:
         self.access_key = access_key
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
+        self.retry_after_seconds = retry_after_seconds
+        self._slots = threading.BoundedSemaphore(max_concurrent_requests)
 
     @classmethod
     def from_settings(
@@ -316,6 +328,8 @@ class FirehoseService:
             access_key=settings.firehose.access_key,
             max_body_bytes=settings.firehose.max_body_bytes,
             metrics=metrics,
+            max_concurrent_requests=settings.firehose.max_concurrent_requests,
+            retry_after_seconds=settings.firehose.retry_after_seconds,
         )
 
     async def receive(
@@ -328,10 +342,19 @@ class FirehoseService:
         try:
             check_access_key(self.access_key, headers.get(ACCESS_KEY_HEADER))
             check_content_length(headers.get("content-length"), self.max_body_bytes)
-            raw = await read_limited(body, self.max_body_bytes)
-            result = await run_in_threadpool(self.process, raw, headers)
+            if not self._slots.acquire(blocking=False):
+                raise FirehoseError(
+                    503, "the endpoint is busy (too many deliveries at once); retry later"
+                )
+            try:
+                raw = await read_limited(body, self.max_body_bytes)
+                result = await run_in_threadpool(self.process, raw, headers)
+            finally:
+                self._slots.release()
         except FirehoseError as exc:
             result = FirehoseResult(exc.status, exc.request_id or request_id, exc.message)
+            if exc.status == 503:
+                result.retry_after = self.retry_after_seconds
         seconds = time.perf_counter() - started
         if self.metrics is not None:
             self.metrics.record_firehose_request(result.status, seconds)
@@ -398,6 +421,7 @@ class FirehoseService:
                 offset=bad.offset,
                 raw=bad.raw,
                 request_id=delivery.request_id,
+                options=self.options,
             )
             for bad in delivery.invalid
         ]

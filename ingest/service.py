@@ -24,21 +24,33 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ingest.bulk import BulkIndexer, BulkItem, BulkRejected
 from ingest.models import IngestReport, OriginKind, StreamReport
 from ingest.parser import ParsedDocument, ParserOptions, ParseStats, parse_stream
+from ingest.parser.redact import redact_raw
 from ingest.parser.service import read_chunks
 from ingest.pipeline import BulkPipeline, StreamTicket
 from wafsiem.settings import Settings
 
+DEFAULT_DEADLETTER_RAW_BYTES = 1 << 20
+
 
 @dataclass(frozen=True)
 class IngestTarget:
-    """Where documents go: the daily-index prefix and the dead-letter index."""
+    """Where documents go: the daily-index prefix and the dead-letter index.
+
+    ``deadletter_raw_bytes``: at most this many raw bytes are stored in a dead letter
+    (so no dead letter approaches OpenSearch's ``http.max_content_length``).
+    """
 
     index_prefix: str = "waf-logs"
     deadletter_index: str = "waf-deadletter"
+    deadletter_raw_bytes: int = DEFAULT_DEADLETTER_RAW_BYTES
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestTarget:
-        return cls(settings.opensearch.index_prefix, settings.opensearch.deadletter_index)
+        return cls(
+            settings.opensearch.index_prefix,
+            settings.opensearch.deadletter_index,
+            settings.ingest.deadletter_raw_bytes,
+        )
 
 
 def _deadletter_id(origin: str, offset: int, raw: bytes) -> str:
@@ -48,6 +60,42 @@ def _deadletter_id(origin: str, offset: int, raw: bytes) -> str:
     digest.update(offset.to_bytes(8, "big", signed=True))
     digest.update(raw)
     return digest.hexdigest()
+
+
+def deadletter_raw(
+    raw: bytes,
+    *,
+    options: ParserOptions,
+    max_bytes: int = DEFAULT_DEADLETTER_RAW_BYTES,
+    size: int | None = None,
+    sha256: str | None = None,
+) -> dict[str, Any]:
+    """The ``raw`` part of a dead letter: at most ``max_bytes`` of the record, with its
+    sensitive header values redacted (:func:`ingest.parser.redact.redact_raw`).
+
+    ``bytes`` and ``sha256`` always describe the record as received (pass ``size`` and
+    ``sha256`` when ``raw`` is already only a prefix of it), so it stays identifiable;
+    ``truncated`` / ``redacted`` (present only when true) and ``stored_bytes`` say that
+    ``base64`` holds something else than the original bytes.
+    """
+    truncated = size is not None and size > len(raw)
+    if len(raw) > max_bytes:
+        truncated = True
+    digest = sha256 or hashlib.sha256(raw).hexdigest()
+    total = len(raw) if size is None else size
+    stored, redacted = redact_raw(raw[:max_bytes], options)
+    doc: dict[str, Any] = {
+        "base64": base64.b64encode(stored).decode("ascii"),
+        "bytes": total,
+        "sha256": digest,
+    }
+    if truncated or redacted:
+        doc["stored_bytes"] = len(stored)
+    if truncated:
+        doc["truncated"] = True
+    if redacted:
+        doc["redacted"] = True
+    return doc
 
 
 def deadletter_item(
@@ -61,8 +109,13 @@ def deadletter_item(
     raw: bytes,
     request_id: str | None,
     event_id: str | None = None,
+    options: ParserOptions | None = None,
+    size: int | None = None,
+    sha256: str | None = None,
 ) -> BulkItem:
-    """The dead-letter document of one record, with its raw bytes and the reason."""
+    """The dead-letter document of one record, with its (bounded, redacted) raw bytes and
+    the reason; see :func:`deadletter_raw`. ``options`` gives the sensitive headers and
+    the header-hash key (default: the parser's defaults)."""
     origin_doc: dict[str, Any] = {"kind": kind, "name": origin, "offset": offset}
     if request_id:
         origin_doc["request_id"] = request_id
@@ -71,11 +124,13 @@ def deadletter_item(
         "reason": reason,
         "detail": detail[:8000],
         "origin": origin_doc,
-        "raw": {
-            "base64": base64.b64encode(raw).decode("ascii"),
-            "bytes": len(raw),
-            "sha256": hashlib.sha256(raw).hexdigest(),
-        },
+        "raw": deadletter_raw(
+            raw,
+            options=options or ParserOptions(),
+            max_bytes=target.deadletter_raw_bytes,
+            size=size,
+            sha256=sha256,
+        ),
     }
     if event_id:
         doc["event"] = {"id": event_id}
@@ -98,7 +153,7 @@ class StreamSource:
 
 
 def _refused_to_deadletter(
-    target: IngestTarget,
+    target: IngestTarget, options: ParserOptions
 ) -> Callable[[StreamTicket, BulkRejected], BulkItem]:
     def handler(ticket: StreamTicket, refused: BulkRejected) -> BulkItem:
         report = ticket.report
@@ -112,6 +167,7 @@ def _refused_to_deadletter(
             raw=refused.item.source,
             request_id=None,
             event_id=refused.item.id,
+            options=options,
         )
 
     return handler
@@ -148,6 +204,9 @@ def _feed(
                     offset=result.offset,
                     raw=result.raw,
                     request_id=source.request_id,
+                    options=options,
+                    size=result.size,
+                    sha256=result.sha256,
                 )
                 pipeline.add(ticket, item, deadletter=True)
     except (OSError, BotoCoreError, ClientError) as exc:
@@ -174,7 +233,7 @@ def ingest_streams(
     before the error is accounted for); :class:`ingest.bulk.BulkUnavailable` propagates.
     """
     pipeline = BulkPipeline(indexer)
-    pipeline.refused_handler = _refused_to_deadletter(target)
+    pipeline.refused_handler = _refused_to_deadletter(target, options)
     try:
         for source in sources:
             ticket = pipeline.open(StreamReport(origin=source.origin, kind=source.kind))

@@ -4,12 +4,16 @@ A message is deleted only after every record of every object it names is indexed
 duplicate, or dead-lettered. While its objects are worked on, its visibility is extended
 so no other consumer takes it. A message that cannot be handled (not an S3 notification,
 an object that cannot be read) is left on the queue: after the queue's ``maxReceiveCount``
-receives, SQS moves it to the redrive dead-letter queue instead of letting it spin.
+receives, SQS moves it to the redrive dead-letter queue instead of letting it spin. An
+object whose ingest fails with an unexpected error is such a message too: the error is
+logged and reported, the consumer goes on with the next message (no crash loop); only
+OpenSearch being unavailable stops it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -18,14 +22,18 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError
+from opensearchpy.exceptions import ConnectionError as OSConnectionError
+from opensearchpy.exceptions import ConnectionTimeout
 from pydantic import BaseModel, Field
 
+from ingest.bulk import BulkUnavailable
 from ingest.models import IngestReport, StreamReport
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 IngestObject = Callable[[str, str], StreamReport]
+log = logging.getLogger(__name__)
 
 
 class NotificationError(ValueError):
@@ -142,7 +150,18 @@ def handle_message(
         message_id=message_id, deleted=False, test_event=notification.test_event
     )
     for bucket, key in notification.objects:
-        stream = ingest_object(bucket, key)  # BulkUnavailable propagates: no delete
+        try:
+            stream = ingest_object(bucket, key)
+        except (BulkUnavailable, OSConnectionError, ConnectionTimeout):
+            raise  # OpenSearch down: stop, delete nothing, the message comes back
+        except Exception as exc:  # a poison object: never a crash loop, leave it to redrive
+            log.exception("s3://%s/%s: ingest failed; left for the queue's redrive", bucket, key)
+            receives = message.get("Attributes", {}).get("ApproximateReceiveCount", "?")
+            outcome.error = (
+                f"s3://{bucket}/{key}: {type(exc).__name__}: {exc} "
+                f"(receive {receives}; left for redrive)"
+            )[:2000]
+            break
         outcome.streams.append(stream)
         if stream.error is not None:
             outcome.error = f"s3://{bucket}/{key}: {stream.error}"

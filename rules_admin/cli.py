@@ -85,6 +85,9 @@ def serve(host: str | None, port: int | None, as_json: bool, log_level: str | No
         log_level=log_level,
         log_config=None,  # uvicorn's loggers propagate to the handler set up above
         access_log=not as_json,
+        # past this many connections and tasks uvicorn answers 503 itself; /firehose
+        # also bounds its own deliveries (503 + Retry-After, firehose.max_concurrent_requests)
+        limit_concurrency=settings.api.limit_concurrency,
     )
 
 

@@ -333,7 +333,7 @@ class RecordFramer:
         """Go on dropping the oversized record: (position after it, its frame) once it
         ends; else every byte consumed but a final newline (whose next byte decides)."""
         skipping = self._skipping
-        assert skipping is not None  # noqa: S101 - only called while skipping
+        assert skipping is not None  # only called while skipping
         match = skipping.end_pattern.search(buf)
         if match is None and not final:
             return skipping.take(buf, 0), None
