@@ -40,6 +40,7 @@ SAVE_ATTEMPTS = 50
 MAX_REASON_CHARS = 500
 _WAF_STREAM = re.compile(r"^(.*?AWSLogs/[^/]+/WAFLogs/[^/]+/[^/]+/)\d{4}/\d{2}/\d{2}/\d{2}/")
 _FIREHOSE_STREAM = re.compile(r"^(.*?)\d{4}/\d{2}/\d{2}/\d{2}/[^/]+$")
+_EPOCH = datetime.fromtimestamp(0, UTC)  # "due at once"
 _FOLDER = re.compile(r"(\d{4})/(\d{2})/(\d{2})/(\d{2})/(?:(\d{2})/)?")
 
 
@@ -221,7 +222,7 @@ def migrate(source: str, body: dict[str, Any], lookback_hours: float, now: datet
     for key, reason in dict(body.get("failed") or {}).items():
         checkpoint.failed[key] = FailedKey(
             stream=stream_prefix(key), reason=str(reason)[:MAX_REASON_CHARS],
-            first_failed=now, last_failed=now, next_try=now, attempts=1,
+            first_failed=now, last_failed=now, next_try=_EPOCH, attempts=1,
         )  # fmt: skip
     return checkpoint
 
