@@ -63,7 +63,6 @@ class _NotParsed:
 NOT_PARSED: Final = _NotParsed()
 
 
-
 @dataclass(frozen=True, slots=True)
 class Oversized:
     """The value of the frame of a record longer than the framer's limit; the frame's
@@ -306,7 +305,6 @@ class RecordFramer:
         finally:
             self._buffer = buf[pos:]
             self._base = base + pos
-
 
     # -- oversized records -------------------------------------------------------------
 
