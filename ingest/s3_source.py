@@ -60,6 +60,10 @@ MAX_BUFFERED_BYTES = 256 * 1024 * 1024
 MAX_WALK_DEPTH = 8
 REPORTED_FAILED_KEYS = 100
 _YEAR = re.compile(r"\d{4}/")
+_INSIDE_DATE = re.compile(r"^(.*/)?\d{4}/(?:\d{2}/){0,4}$")  # .../YYYY/[MM/[DD/[HH/[mm/]]]]
+# account, WAFLogs, region folders of WAF's layout: their children are never year folders
+# (a web ACL may well be called "2024")
+_WAF_ABOVE_ACL = re.compile(r"(?:^|/)AWSLogs/(?:[^/]+/(?:WAFLogs/(?:[^/]+/)?)?)?$")
 
 
 @dataclass(frozen=True)
@@ -92,31 +96,39 @@ class PendingObject:
 
 @dataclass
 class _Units:
-    dated: list[str] = field(default_factory=list)  # streams listed from their window
+    # (prefix, stream): listed from the stream's window start (StartAfter)
+    dated: list[tuple[str, str]] = field(default_factory=list)
     full: list[str] = field(default_factory=list)  # subtrees deeper than the walk goes
     loose: list[Any] = field(default_factory=list)  # objects met on the way down
 
 
 def _discover(s3: S3Client, location: S3Location) -> _Units:
-    """Walk the prefix folder by folder down to each stream (the folder of year folders)."""
+    """Walk the prefix folder by folder down to each stream (the folder of year folders).
+
+    A prefix that already sits inside the date folders is one unit of its stream."""
     units = _Units()
     paginator = s3.get_paginator("list_objects_v2")
     pending = [(location.prefix, 0)]
     while pending:
         current, depth = pending.pop()
+        inside = _INSIDE_DATE.match(current) if depth == 0 else None
+        if inside is not None and not _WAF_ABOVE_ACL.search(inside.group(1) or ""):
+            units.dated.append((current, inside.group(1) or ""))
+            continue
         if depth >= MAX_WALK_DEPTH:
             units.full.append(current)
             continue
         children: list[str] = []
-        objects: list[Any] = []
         for page in paginator.paginate(Bucket=location.bucket, Prefix=current, Delimiter="/"):
             children += [c["Prefix"] for c in page.get("CommonPrefixes", []) if "Prefix" in c]
-            objects += page.get("Contents", [])
-        if any(_YEAR.fullmatch(child[len(current) :]) for child in children):
-            units.dated.append(current)  # its listing covers the whole subtree
-            continue
-        units.loose += objects
-        pending += [(child, depth + 1) for child in sorted(children, reverse=True)]
+            units.loose += page.get("Contents", [])
+        years = [c for c in children if _YEAR.fullmatch(c[len(current) :])]
+        if _WAF_ABOVE_ACL.search(current):
+            years = []
+        if years:
+            units.dated.append((current, current))  # the year folders: one listing
+        others = [child for child in children if child not in years]
+        pending += [(child, depth + 1) for child in sorted(others, reverse=True)]
     return units
 
 
@@ -126,19 +138,18 @@ def list_new_objects(
     """Objects under the prefix not yet done (key order) and every stream seen."""
     units = _discover(s3, location)
     paginator = s3.get_paginator("list_objects_v2")
-    objects: list[Any] = list(units.loose)
-    for stream in units.dated:
-        start = checkpoint.list_start(stream, window)
+    objects: dict[str, Any] = {obj["Key"]: obj for obj in units.loose}
+    for prefix, stream in units.dated:
+        start = checkpoint.list_start(stream, window) if stream else None
         after = "" if start is None else folder_prefix(stream, start)  # "": from the first
-        for page in paginator.paginate(Bucket=location.bucket, Prefix=stream, StartAfter=after):
-            objects += page.get("Contents", [])
+        for page in paginator.paginate(Bucket=location.bucket, Prefix=prefix, StartAfter=after):
+            objects.update((obj["Key"], obj) for obj in page.get("Contents", []))
     for prefix in units.full:
         for page in paginator.paginate(Bucket=location.bucket, Prefix=prefix):
-            objects += page.get("Contents", [])
-    seen = set(units.dated)
+            objects.update((obj["Key"], obj) for obj in page.get("Contents", []))
+    seen = {stream for _, stream in units.dated}
     found: list[PendingObject] = []
-    for obj in objects:
-        key = obj["Key"]
+    for key, obj in objects.items():
         if key.endswith("/"):  # directory markers some S3 servers list
             continue
         stream = stream_prefix(key)

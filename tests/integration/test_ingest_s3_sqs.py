@@ -403,6 +403,9 @@ def test_two_pollers_in_parallel_threads(
     for n, key in enumerate(keys):
         _put(s3, bucket, key, n * 5, 5)
     reports: list[S3PollReport] = []
+    # the state index first: this test is about the checkpoint, not about two processes
+    # creating one index at the same moment
+    CheckpointStore(opensearch, state, poll).load(location.uri)
 
     def poller() -> None:
         indexer = BulkIndexer(opensearch, max_bytes=64 * 1024, concurrency=1)

@@ -208,3 +208,21 @@ def test_listing_from_a_prefix_inside_or_above_the_layout(prefix: str) -> None:
     )
     assert [o.key for o in found] == keys
     assert all(o.stream == WAF for o in found)
+
+
+def test_a_web_acl_named_like_a_year_is_a_stream_of_its_own() -> None:
+    digits = "AWSLogs/111122223333/WAFLogs/eu-west-1/2024/"
+    old, new = waf_key(25, 12, 0, 1, stream=digits), waf_key(25, 12, 5, 1, stream=digits)
+    fake = _FakeS3([old, new, waf_key(25, 12, 0, 1)])
+    checkpoint = Checkpoint(source="s3://b/")
+    window = window_start(NOW, 3)
+    checkpoint.advance(digits, window)
+    checkpoint.advance(WAF, window)
+    checkpoint.mark_done(digits, old, NOW)
+    for prefix in ("", "AWSLogs/111122223333/WAFLogs/eu-west-1/", digits):
+        fake.calls.clear()
+        found, _ = list_new_objects(fake, S3Location("b", prefix), checkpoint, window)  # type: ignore[arg-type]
+        assert new in [o.key for o in found] and old not in [o.key for o in found]
+        assert {c["Prefix"]: c["StartAfter"] for c in fake.calls if "StartAfter" in c}[digits] == (
+            f"{digits}2025/11/25/09/"
+        )
