@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -454,4 +457,40 @@ def test_old_format_checkpoint_is_migrated(
     assert migrated.failed_keys[0].key == gone and migrated.failed_keys[0].attempts == 2
     body = opensearch.get(index=state, id=f"checkpoint:{location.uri}")["_source"]
     assert body["format"] == 2 and "positions" not in body
+    opensearch.indices.delete(index=state, ignore=[404])
+
+
+def test_cli_reports_failed_keys_and_writes_metrics(
+    s3: Any, bucket: str, opensearch: Any, unique: str, target: IngestTarget, tmp_path: Path,
+) -> None:  # fmt: skip
+    """`wafsiem ingest s3 --json --metrics-file`: the failed-key counters are there (a key
+    failed by an earlier pass stays reported), and exit status 1 once one is given up."""
+    state = f"{unique}-state"
+    location = S3Location(bucket, "")
+    key = _waf_key("acl-a", 0, 1)
+    _put(s3, bucket, key, 0, 3)
+    poll = S3PollSettings(max_attempts=1)
+    store = CheckpointStore(opensearch, state, poll)
+    indexer = BulkIndexer(opensearch, max_bytes=64 * 1024, concurrency=1)
+    _pass(_FlakyS3(s3, {key}), location, store, indexer, target)  # given up at once
+    env = os.environ | {
+        "WAFSIEM_OPENSEARCH__INDEX_PREFIX": target.index_prefix,
+        "WAFSIEM_OPENSEARCH__DEADLETTER_INDEX": target.deadletter_index,
+        "WAFSIEM_OPENSEARCH__STATE_INDEX": state,
+    }
+    metrics = tmp_path / "ingest.prom"
+    argv = [sys.executable, "-m", "wafsiem", "ingest", "s3", location.uri, "--json",
+            "--metrics-file", str(metrics)]  # fmt: skip
+    run = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    assert run.returncode == 1, run.stderr[-2000:]
+    report = json.loads(run.stdout)
+    assert (report["failed_given_up"], report["failed_keys"][0]["key"]) == (1, key)
+    text = metrics.read_text()
+    assert f'wafsiem_ingest_s3_failed_keys{{source="{location.uri}",state="given_up"}} 1.0' in text
+
+    fixed = subprocess.run([*argv, "--retry-failed"], env=env, capture_output=True, text=True)
+    assert fixed.returncode == 0, fixed.stderr[-2000:]
+    report = json.loads(fixed.stdout)
+    assert (report["recovered"], report["indexed"], report["failed_keys"]) == (1, 3, [])
+    assert 'result="recovered",source=' in metrics.read_text()
     opensearch.indices.delete(index=state, ignore=[404])
