@@ -10,7 +10,7 @@ header-hash key. This covers ``httpRequest.headers`` and the HEADER custom value
 rate-based rules. A value cut off by the end of the bytes (a truncated record, the
 prefix of an oversized one) is replaced up to the end.
 
-Limits (documented in docs/operations.md): only the ``name``/``value`` JSON layout is
+Limits (documented in docs/hostile-input.md): only the ``name``/``value`` JSON layout is
 recognised — a pair with another member between ``name`` and ``value``, a name or value
 that is not a JSON string, text that is not JSON-like, or bytes that are themselves
 encoded (a Firehose record that is not valid base64 or gzip is kept as received) pass
