@@ -10,7 +10,9 @@ Status codes, in the order the checks run:
 * 401 — the access key is missing or wrong (compared in constant time), or no key is
   configured at all: an endpoint without a key refuses every delivery.
 * 413 — ``Content-Length``, the bytes actually read, or the gunzipped body exceed
-  ``firehose.max_body_bytes``.
+  ``firehose.max_body_bytes``; or the records' decoded bytes do: one budget of that size
+  counts every decoded (gunzipped) record and the raw text of invalid ones, and once it
+  is spent the request is refused before another gzip record is inflated.
 * 400 — unsupported ``Content-Encoding``, corrupt gzip, malformed JSON, a missing or
   invalid ``requestId``, one that differs from the header, or ``records`` not a list of
   ``{"data": "<string>"}`` objects. (Firehose retries a 400 too; the message says why.)

@@ -148,6 +148,7 @@ class Reject:
             "source": self.origin,
             "offset": self.offset,
             "raw_base64": base64.b64encode(self.raw).decode("ascii"),
+            **({"size": self.size, "sha256": self.sha256} if self.size is not None else {}),
         }
 
     def deadletter_document(
