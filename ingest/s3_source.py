@@ -56,7 +56,7 @@ __all__ = [
 
 PERMANENT_S3_ERRORS = frozenset({"NoSuchKey", "AccessDenied", "InvalidObjectState", "404", "403"})
 READ_ATTEMPTS = 3
-MAX_BUFFERED_BYTES = 256 * 1024 * 1024
+MAX_BUFFERED_BYTES = 16 * 1024 * 1024  # larger objects stream (bounded memory)
 MAX_WALK_DEPTH = 8
 REPORTED_FAILED_KEYS = 100
 _YEAR = re.compile(r"\d{4}/")
