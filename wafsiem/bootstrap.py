@@ -6,10 +6,12 @@ Each step reports whether it ``created``, ``updated`` or found the thing ``exist
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
+from opensearchpy import RequestError
 from pydantic import BaseModel
 
 from wafsiem.errors import WafsiemError
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from opensearchpy import OpenSearch
 
+log = logging.getLogger(__name__)
 TEMPLATE_SUFFIX = ".index-template.json"
 
 Outcome = Literal["created", "updated", "exists"]
@@ -83,6 +86,28 @@ def install_index_templates(
         client.indices.put_index_template(name=full_name, body=body)
         outcome: Outcome = "updated" if found else "created"
         steps.append(InitStep(kind="index_template", name=full_name, outcome=outcome))
+        steps.extend(_add_fields_to_existing_indices(client, body))
+    return steps
+
+
+def _add_fields_to_existing_indices(client: OpenSearch, body: dict[str, Any]) -> list[InitStep]:
+    """A template applies to new indices only: add its (new) fields to the indices that
+    already match it, so a strict mapping does not refuse documents that use them.
+    A field whose type changed cannot be updated in place; that index keeps its mapping
+    (logged) and the next daily index gets the new one."""
+    properties = body.get("template", {}).get("mappings", {}).get("properties")
+    if not properties:
+        return []
+    steps = []
+    for pattern in body.get("index_patterns", []):
+        existing = client.indices.get(index=pattern, params={"allow_no_indices": "true"})
+        for index in sorted(existing):
+            try:
+                client.indices.put_mapping(index=index, body={"properties": properties})
+            except RequestError as exc:
+                log.warning("index %s keeps its mapping: %s", index, exc.info)
+                continue
+            steps.append(InitStep(kind="index", name=index, outcome="updated"))
     return steps
 
 

@@ -55,6 +55,15 @@ def test_templates_installed_once_and_applied(opensearch: Any, unique: str) -> N
         mapping = opensearch.indices.get_mapping(index=index)[index]["mappings"]
         assert mapping["properties"]["reason"]["type"] == "keyword"
         assert mapping["properties"]["raw"]["properties"]["base64"]["type"] == "binary"
+
+        # a field a newer template adds reaches the existing strict index too
+        raw = templates["waf-deadletter"]["template"]["mappings"]["properties"]["raw"]
+        raw["properties"]["added_later"] = {"type": "keyword"}
+        fourth = install_index_templates(opensearch, templates, name_prefix=prefix)
+        assert ("index", index, "updated") in {(s.kind, s.name, s.outcome) for s in fourth}
+        opensearch.index(
+            index=index, body={"reason": "x", "raw": {"added_later": "yes"}}, refresh=True
+        )  # strict mapping: refused (400) had the field not been added
     finally:
         opensearch.indices.delete(index=f"{unique}-*", ignore=[404])
         for name in templates:
