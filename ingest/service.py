@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from ingest.parser.redact import redact_raw
 from ingest.parser.service import read_chunks
 from ingest.pipeline import BulkPipeline, StreamTicket
 from wafsiem.settings import Settings
+
+log = logging.getLogger(__name__)
 
 DEFAULT_DEADLETTER_RAW_BYTES = 1 << 20
 
@@ -173,6 +176,28 @@ def _refused_to_deadletter(
     return handler
 
 
+def _until_broken(
+    results: Iterable[ParsedDocument | Any], report: StreamReport
+) -> Iterator[ParsedDocument | Any]:
+    """The parse results, until the parser itself fails on this stream (a defect met on
+    crafted input): then the stream is reported with ``error`` — a failed key the S3
+    poller retries with backoff and reports, an SQS message left for redrive — and the
+    other streams go on. Read errors are the caller's (``OSError``, botocore)."""
+    iterator = iter(results)
+    while True:
+        try:
+            result = next(iterator)
+        except StopIteration:
+            return
+        except (OSError, BotoCoreError, ClientError):
+            raise
+        except Exception as exc:
+            log.exception("parsing %s failed", report.origin)
+            report.error = f"parser failed: {type(exc).__name__}: {exc}"[:500]
+            return
+        yield result
+
+
 def _feed(
     pipeline: BulkPipeline,
     ticket: StreamTicket,
@@ -186,8 +211,9 @@ def _feed(
     prefix = target.index_prefix
     offsets = ticket.offsets
     try:
-        for result in parse_stream(
-            source.open(), origin=source.origin, options=options, stats=stats
+        for result in _until_broken(
+            parse_stream(source.open(), origin=source.origin, options=options, stats=stats),
+            report,
         ):
             if isinstance(result, ParsedDocument):
                 offsets[result.id] = result.offset

@@ -23,7 +23,7 @@ from ingest.bulk import BulkIndexer
 from ingest.parser import ParserOptions
 from ingest.parser.transform import header_hasher
 from ingest.s3_source import ingest_s3_object
-from ingest.service import IngestTarget
+from ingest.service import IngestTarget, StreamSource, ingest_streams
 from rules_admin.app import create_app
 from wafsiem.settings import Settings
 
@@ -195,3 +195,25 @@ def test_full_serve_answers_503_with_retry_after(
             proc.communicate()
         if worker.is_alive():
             worker.join(10)
+
+
+def test_a_parser_failure_fails_its_stream_only(opensearch: Any, target: IngestTarget) -> None:
+    """A defect the parser meets on crafted input (any exception from the parse) makes
+    that stream a failed one — retried and reported by its source — and the next stream
+    is ingested as usual: a poison object never stops the run."""
+
+    def poison() -> Iterator[bytes]:
+        yield orjson.dumps(waf_record(1)) + b"\n"
+        raise RecursionError("maximum recursion depth exceeded")
+
+    good = orjson.dumps(waf_record(2)) + b"\n"
+    sources = [
+        StreamSource("s3://b/poison.json", "s3", poison),
+        StreamSource("s3://b/good.json", "s3", lambda: [good]),
+    ]
+    indexer = BulkIndexer(opensearch, max_bytes=256 * 1024, concurrency=1)
+    first, second = ingest_streams(sources, indexer=indexer, options=ParserOptions(), target=target)
+    assert first.error is not None and "parser failed: RecursionError" in first.error
+    assert (first.records_in, first.indexed) == (1, 1) and first.balanced
+    assert second.error is None and second.indexed == 1
+    assert count(opensearch, target.index_prefix + "-*") == 2
