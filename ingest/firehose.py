@@ -370,6 +370,8 @@ class FirehoseService:
         delivery = parse_delivery(body, header_id, self.max_body_bytes)
         try:
             report = self.ingest(delivery)
+        except FirehoseError:
+            raise
         except Exception as exc:
             if _is_transient(exc):
                 log.warning("firehose %s: OpenSearch unavailable: %s", delivery.request_id, exc)
@@ -398,6 +400,13 @@ class FirehoseService:
             target=self.target,
             request_id=delivery.request_id,
         )
+        if report.error is not None:  # the parser failed part-way: never acknowledge that
+            raise FirehoseError(
+                500,
+                "internal error while parsing the delivery; nothing acknowledged (Firehose "
+                "retries it, then writes it to its S3 backup); see the server log",
+                delivery.request_id,
+            )
         for bad in delivery.invalid:
             report.rejected_by_reason[bad.reason] = report.rejected_by_reason.get(bad.reason, 0) + 1
         report.records_in += len(delivery.invalid)

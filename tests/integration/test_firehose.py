@@ -328,3 +328,27 @@ def test_wafsiem_serve_subprocess(
             proc.kill()
             out, _ = proc.communicate()
     assert orjson.loads(out)["port"] == port
+
+
+def test_a_parser_failure_is_never_acknowledged(
+    client: TestClient, opensearch: Any, target: IngestTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parser failing part-way through a delivery answers 500 (Firehose retries,
+    then backs the records up to S3): a 200 would lose the records after the failure."""
+    import ingest.service
+
+    real = ingest.service.parse_stream
+
+    def breaks_after_one(*args: Any, **kwargs: Any) -> Any:
+        results = real(*args, **kwargs)
+        yield next(iter(results))
+        raise RecursionError("a parser defect on crafted input")
+
+    monkeypatch.setattr(ingest.service, "parse_stream", breaks_after_one)
+    request_id, body = delivery(records(0, 5))
+    answer = client.post("/firehose", content=body, headers=headers(request_id))
+    assert "parsing the delivery" in assert_protocol_body(answer, request_id, 500)["errorMessage"]
+    monkeypatch.undo()
+    retried = client.post("/firehose", content=body, headers=headers(request_id))
+    assert_protocol_body(retried, request_id, 200)
+    assert count(opensearch, target.index_prefix) == 5
