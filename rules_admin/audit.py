@@ -16,7 +16,7 @@ else changed the rule since, so a revert would undo their edit).
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from opensearchpy import ConflictError, NotFoundError, OpenSearch
@@ -37,6 +37,8 @@ Result = Literal[
 ]
 # an override in one of these may hold its rule in COUNT: listed, revertible, expired
 IN_FORCE = ["applied", "unverified", "verify_failed"]
+# a "reverting" claim older than this may be taken over; a pending write this old is over
+STALE_CLAIM = timedelta(minutes=10)
 State = Literal["active", "reverting", "conflict", "reverted", "expired"]
 Kind = Literal["override", "revert"]
 
@@ -179,10 +181,13 @@ class AuditLog:
         expires_before: datetime | None = None,
         since: datetime | None = None,
         limit: int = 100,
+        exclude: dict[str, list[str]] | None = None,
     ) -> list[dict[str, Any]]:
-        """Records newest first; ``filters`` are exact keyword matches (term/terms)."""
+        """Records newest first; ``filters`` are exact keyword matches (term/terms),
+        ``exclude`` the values a record must not have."""
         self.ensure()
         clauses: list[dict[str, Any]] = []
+        unwanted = [{"terms": {name: values}} for name, values in (exclude or {}).items()]
         for name, value in (filters or {}).items():
             if name not in _KEYWORDS:
                 raise ValueError(f"cannot filter the audit index on {name!r}")
@@ -196,7 +201,7 @@ class AuditLog:
             clauses.append({"range": {"@timestamp": {"gte": iso(since)}}})
         body = {
             "size": limit,
-            "query": {"bool": {"filter": clauses}},
+            "query": {"bool": {"filter": clauses, "must_not": unwanted}},
             "sort": [{"@timestamp": {"order": "desc"}}, {"id": {"order": "desc"}}],
         }
         response = self.client.search(index=self.index, body=body)

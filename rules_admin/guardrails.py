@@ -54,8 +54,13 @@ class GuardrailRefusal(WafsiemError):
 
 
 def protected_by(settings: Settings, rule: str, sub_rule: str | None) -> str | None:
+    """The entry protecting the target. A protected ``Group:SubRule`` also protects its
+    whole group: switching the group to COUNT would switch the sub-rule with it."""
     entries = [*settings.rules.protected_rules, *settings.detector.protected_rules]
-    return matches(entries, rule, sub_rule)
+    found = matches(entries, rule, sub_rule)
+    if found is None and sub_rule is None:
+        found = next((e for e in entries if e.partition(":")[0] == rule and ":" in e), None)
+    return found
 
 
 def check_protected(

@@ -23,7 +23,7 @@ from typing import Any
 
 from opensearchpy import OpenSearch
 
-from rules_admin.audit import IN_FORCE, TARGET_FIELDS, AuditLog, iso, now_utc
+from rules_admin.audit import IN_FORCE, STALE_CLAIM, TARGET_FIELDS, AuditLog, iso, now_utc
 from rules_admin.guardrails import (
     GuardrailRefusal,
     Limits,
@@ -45,7 +45,7 @@ from rules_admin.webacl import (
     slot_of,
     target_label,
 )
-from rules_admin.webacl_model import check_carriable
+from rules_admin.webacl_model import UnsupportedWebAcl, check_carriable
 from rules_admin.writer import (
     UpdateRateLimiter,
     WebAclWriter,
@@ -59,7 +59,8 @@ log = logging.getLogger(__name__)
 
 WafClientFactory = Callable[[str], Any]
 ACTIONS = ("COUNT",)
-STALE_CLAIM = timedelta(minutes=10)  # a "reverting" claim older than this may be taken over
+# stages of an override whose UpdateWebACL may have been sent
+IN_FLIGHT = ("writing", "written", "verified")
 
 
 class OverrideError(WafsiemError):
@@ -148,18 +149,36 @@ class OverrideService:
             return self._override(record, rule, sub_rule or None, force=force, admin=admin)
         except OverrideError:
             raise
-        except GuardrailRefusal as exc:
-            raise self._fail(
-                record, "refused", exc.message, exc.status, guardrail=exc.guardrail
-            ) from exc
-        except WafsiemError as exc:
-            result = "refused" if exc.status in (404, 422) else "failed"
-            raise self._fail(record, result, exc.message, exc.status) from exc
-        except WebAclError as exc:
-            raise self._fail(record, "refused", str(exc), 422) from exc
         except Exception as exc:
-            log.exception("override %s failed", record["id"])
-            raise self._fail(record, "failed", f"{type(exc).__name__}: {exc}", 502) from exc
+            if record.get("stage") not in IN_FLIGHT:
+                raise self._refusal_or_failure(record, exc) from exc
+            # the write may have been made: in force until reconcile reads it back
+            log.exception("override %s: outcome unknown after the write", record["id"])
+            message = f"{type(exc).__name__}: {exc}"
+            try:
+                return self.audit.finish(
+                    record, result="unverified", state="active", status=message
+                )
+            except Exception:  # the stored intent (stage writing) is reconcile's to settle
+                log.exception("could not record override %s as unverified", record["id"])
+            raise OverrideError(
+                f"the write's outcome is unknown ({message}); `wafsiem rules reconcile` "
+                "settles it from the stored intent",
+                502,
+                record,
+            ) from exc
+
+    def _refusal_or_failure(self, record: dict[str, Any], exc: Exception) -> OverrideError:
+        """The audited error of an override refused or failed before anything was sent."""
+        if isinstance(exc, GuardrailRefusal):
+            return self._fail(record, "refused", exc.message, exc.status, guardrail=exc.guardrail)
+        if isinstance(exc, WafsiemError):
+            result = "refused" if exc.status in (404, 422) else "failed"
+            return self._fail(record, result, exc.message, exc.status)
+        if isinstance(exc, WebAclError):
+            return self._fail(record, "refused", str(exc), 422)
+        log.exception("override %s failed", record["id"])
+        return self._fail(record, "failed", f"{type(exc).__name__}: {exc}", 502)
 
     def _override(
         self, record: dict[str, Any], rule: str, sub_rule: str | None, *, force: bool, admin: bool
@@ -211,19 +230,25 @@ class OverrideService:
         )
         # the intent, durable before anything is sent: reconcile can settle it even if
         # this process dies during the write
-        self.audit.finish(
-            record,
-            stage="writing",
-            after=first.after,
-            grant=grant,
-            expires_at=iso(now + timedelta(minutes=record["ttl_minutes"])),
-        )
+        try:
+            self.audit.finish(
+                record,
+                stage="writing",
+                after=first.after,
+                grant=grant,
+                expires_at=iso(now + timedelta(minutes=record["ttl_minutes"])),
+            )
+        except Exception:
+            record["stage"] = "not_sent"
+            self.budget.release(grant)
+            raise
         try:
             outcome = self.writer.write(
                 client, ref, response, lambda acl: apply_override(acl, rule, sub_rule)
             )
         except Exception:
-            self.budget.release(grant)  # definitely not written
+            record["stage"] = "not_sent"  # the writer raises only when nothing was applied
+            self.budget.release(grant)
             raise
         fields = self._outcome_fields(outcome)
         if not outcome.written:
@@ -266,7 +291,25 @@ class OverrideService:
         )
         if found is None or found[0].get("kind") != "override":
             raise self._fail(record, "refused", f"no override {override_id!r}", 404)
-        original, seq_no, term = found
+        try:
+            return self._claimed_revert(record, *found, actor=actor, expired=expired)
+        except OverrideError:
+            raise
+        except Exception as exc:  # e.g. OpenSearch failing mid-way: never left pending
+            log.exception("revert %s failed", record["id"])
+            raise self._fail(record, "failed", f"{type(exc).__name__}: {exc}", 502) from exc
+
+    def _claimed_revert(
+        self,
+        record: dict[str, Any],
+        original: dict[str, Any],
+        seq_no: int,
+        term: int,
+        *,
+        actor: str,
+        expired: bool,
+    ) -> dict[str, Any]:
+        override_id = original["id"]
         record.update({k: original.get(k) for k in TARGET_FIELDS})
         if original.get("result") not in IN_FORCE:
             raise self._fail(
@@ -291,6 +334,9 @@ class OverrideService:
         except OverrideError:
             self.audit.finish(original, state="active")
             raise
+        except UnsupportedWebAcl as exc:  # nothing sent; revert / TTL retry once fixed
+            self.audit.finish(original, state="active", revert_error=str(exc))
+            raise self._fail(record, "refused", str(exc), 422) from exc
         except WebAclError as exc:  # SlotChanged, or the rule is gone: a human must look
             self.audit.finish(original, state="conflict", revert_error=str(exc))
             raise self._fail(record, "refused", str(exc), 409) from exc
@@ -339,10 +385,12 @@ class OverrideService:
         """Revert every override in force whose ``expires_at`` is at or before ``now``
         (applied or unverified: a rule possibly left in COUNT expires all the same)."""
         due = self.audit.search(
-            filters={"kind": "override", "result": IN_FORCE, "state": "active"},
+            filters={"kind": "override", "result": IN_FORCE, "state": ["active", "reverting"]},
             expires_before=now,
             limit=500,
         )
+        stale = iso(now - STALE_CLAIM)  # a revert whose process died: take it over
+        due = [d for d in due if d.get("state") == "active" or d.get("updated", "") < stale]
         outcomes: list[dict[str, Any]] = []
         for doc in due:
             try:
@@ -356,6 +404,10 @@ class OverrideService:
             except OverrideError as exc:
                 log.warning("TTL revert of %s: %s", doc["id"], exc.message)
                 outcomes.append({"override_id": doc["id"], "result": "error", "error": exc.message})
+            except Exception as exc:  # one broken record does not stop the round
+                log.exception("TTL revert of %s failed", doc["id"])
+                error = f"{type(exc).__name__}: {exc}"
+                outcomes.append({"override_id": doc["id"], "result": "error", "error": error})
         return outcomes
 
     def reconcile(self, now: datetime) -> list[dict[str, Any]]:

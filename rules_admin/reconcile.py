@@ -27,7 +27,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from rules_admin.audit import iso
+from rules_admin.audit import IN_FORCE, STALE_CLAIM, iso
 from rules_admin.webacl import WebAclError, locate, parse_webacl_arn, settle, slot_of
 from rules_admin.writer import get_webacl
 from wafsiem.errors import WafsiemError
@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UNSETTLED = ["pending", "unverified", "verify_failed"]
+# a record in one of these states is past reconcile: reverted, expired, being reverted
+# (a stale claim is the TTL's to take over), or left for a person (conflict)
+SETTLED_STATES = ["reverting", "reverted", "expired", "conflict"]
 LIMIT = 500
 
 
@@ -49,10 +52,14 @@ def reconcile(service: OverrideService, now: datetime) -> list[dict[str, Any]]:
     """One pass; returns an outcome per record looked at (``settled`` says how)."""
     audit = service.audit
     settle_after = timedelta(seconds=service.settings.rules.settle_after_seconds)
-    docs = audit.search(filters={"kind": "override", "result": UNSETTLED}, limit=LIMIT)
+    docs = audit.search(
+        filters={"kind": "override", "result": UNSETTLED},
+        exclude={"state": SETTLED_STATES},
+        limit=LIMIT,
+    )
     active = audit.search(filters={"kind": "override", "state": "active"}, limit=LIMIT)
     docs += [d for d in active if d.get("revert_pending") and d not in docs]
-    outcomes: list[dict[str, Any]] = []
+    outcomes: list[dict[str, Any]] = _give_a_ttl(service, active, now)
     for doc in docs:
         try:
             outcome = _settle_one(service, doc["id"], now, settle_after)
@@ -65,6 +72,25 @@ def reconcile(service: OverrideService, now: datetime) -> list[dict[str, Any]]:
     return outcomes
 
 
+def _give_a_ttl(
+    service: OverrideService, active: list[dict[str, Any]], now: datetime
+) -> list[dict[str, Any]]:
+    """Overrides in force without ``expires_at`` (made before every override had a TTL)
+    get the default one from now, so none stays in COUNT for good."""
+    outcomes = []
+    ttl = timedelta(minutes=service.settings.rules.default_ttl_minutes)
+    for doc in active:
+        if doc.get("expires_at") or doc.get("result") not in IN_FORCE:
+            continue
+        found = service.audit.get(doc["id"])
+        if found is None:
+            continue
+        base = {"override_id": doc["id"], "rule": doc.get("rule"), "sub_rule": doc.get("sub_rule")}
+        fields = {"expires_at": iso(now + ttl)}
+        outcomes.append(_store(service, found[0], found[1], found[2], base, "ttl_given", fields))
+    return outcomes
+
+
 def _settle_one(
     service: OverrideService, record_id: str, now: datetime, settle_after: timedelta
 ) -> dict[str, Any] | None:
@@ -72,6 +98,10 @@ def _settle_one(
     if found is None:
         return None
     doc, seq_no, term = found
+    if doc.get("state") in SETTLED_STATES:
+        return None  # reverted, being reverted or left for a person meanwhile
+    if doc.get("result") == "pending":  # a write that may still be running elsewhere
+        settle_after = max(settle_after, STALE_CLAIM)
     age = now - (_moment(doc.get("updated")) or now)
     base = {"override_id": record_id, "rule": doc.get("rule"), "sub_rule": doc.get("sub_rule")}
     if doc.get("result") == "pending" and not doc.get("after"):
@@ -83,7 +113,7 @@ def _settle_one(
     acl = get_webacl(service.client(ref.region), ref)["WebACL"]
     rule, sub_rule = doc["rule"], doc.get("sub_rule")
     if doc.get("revert_pending"):
-        return _settle_revert(service, doc, seq_no, term, base, acl)
+        return _settle_revert(service, doc, seq_no, term, base, acl, now, settle_after)
     if doc.get("result") == "applied":
         return None  # settled meanwhile
     verdict = settle(acl, rule, sub_rule, doc["before"], doc["after"], doc["shape"])
@@ -102,9 +132,14 @@ def _settle_one(
         if age < settle_after:
             return {**base, "settled": "waiting", "seconds": round(age.total_seconds(), 1)}
         unapplied: dict[str, Any] = {"result": "not_applied", "state": None, "stage": "settled"}
-        return _store(service, doc, seq_no, term, base, "not_applied", unapplied)
+        outcome = _store(service, doc, seq_no, term, base, "not_applied", unapplied)
+        if outcome["settled"] == "not_applied" and doc.get("grant"):
+            service.budget.release(doc["grant"])  # it never counted against the cap
+        return outcome
     now_slot = _slot_text(acl, rule, sub_rule)
     changed: dict[str, Any] = {
+        # listed and revertible by a person who has looked (it may hold the rule)
+        "result": "unverified" if doc.get("result") == "pending" else doc.get("result"),
         "state": "conflict",
         "revert_error": f"changed by someone else since the write: the slot now holds {now_slot}",
     }
@@ -118,12 +153,14 @@ def _settle_revert(
     term: int,
     base: dict[str, Any],
     acl: dict[str, Any],
+    now: datetime,
+    settle_after: timedelta,
 ) -> dict[str, Any] | None:
     rule, sub_rule = doc["rule"], doc.get("sub_rule")
     verdict = settle(acl, rule, sub_rule, doc["after"], doc["before"], doc["shape"])
     revert_id = doc["revert_pending"]
+    revert = service.audit.get(revert_id)
     if verdict == "applied":  # the previous value is back: the revert took effect
-        revert = service.audit.get(revert_id)
         expired = revert is not None and revert[0].get("actor") == "ttl"
         fields: dict[str, Any] = {
             "state": "expired" if expired else "reverted",
@@ -134,9 +171,17 @@ def _settle_revert(
         if revert is not None:
             service.audit.finish(revert[0], result="reverted", stage="verified")
         return _store(service, doc, seq_no, term, base, "reverted", fields)
-    if verdict == "not_applied":  # still what the override wrote: in force again
-        fields = {"revert_pending": None}
+    if verdict == "not_applied":  # still what the override wrote
+        sent = _moment(revert[0].get("updated")) if revert else None
+        age = now - (sent or now)
+        if revert is not None and age < settle_after:  # GetWebACL may lag: not yet
+            return {**base, "settled": "waiting", "seconds": round(age.total_seconds(), 1)}
+        if revert is not None:
+            service.audit.finish(revert[0], result="not_applied", stage="settled")
+        fields = {"revert_pending": None}  # in force again: revert or the TTL retries
         return _store(service, doc, seq_no, term, base, "revert_not_applied", fields)
+    if revert is not None:
+        service.audit.finish(revert[0], result="failed", error="the rule changed meanwhile")
     fields = {"state": "conflict", "revert_pending": None}
     return _store(service, doc, seq_no, term, base, "changed", fields)
 

@@ -18,7 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    ParamValidationError,
+)
 
 from rules_admin.webacl import Change, WebAclRef
 from rules_admin.webacl_model import update_spec, watch_unmodelled
@@ -139,15 +144,21 @@ class WebAclWriter:
         sent: Change | None = None  # the change of a try that may have been applied
         while True:
             attempt += 1
-            change = compute(response["WebACL"])
             token = response["LockToken"]
+            try:
+                change = compute(response["WebACL"])
+                spec = update_spec(response, ref.scope, change.rules) if change.changed else {}
+            except Exception as exc:
+                if sent is None:
+                    raise
+                why = f"an earlier try may have applied it; then {type(exc).__name__}: {exc}"
+                return WriteOutcome(sent, token, None, attempt, True, uncertain=why)
             if not change.changed:
                 if sent is not None:  # our own earlier try is the likeliest writer
                     why = "an UpdateWebACL try botocore retried may have applied it"
                     return WriteOutcome(sent, token, None, attempt, True, uncertain=why)
                 return WriteOutcome(change, token, None, attempt, written=False)
             self.limiter.wait((ref.account, ref.region))
-            spec = update_spec(response, ref.scope, change.rules)
             try:
                 result = client.update_web_acl(**spec)
             except ClientError as exc:
@@ -164,10 +175,21 @@ class WebAclWriter:
                         return WriteOutcome(sent, token, None, attempt, True, uncertain=why)
                     raise LockExhausted(attempt) from exc
                 self._backoff(attempt)
-                response = get_webacl(client, ref)
+                try:
+                    response = get_webacl(client, ref)
+                except AwsFailure as failure:
+                    if sent is None:
+                        raise
+                    why = f"an earlier try may have applied it; then {failure.message}"
+                    return WriteOutcome(sent, token, None, attempt, True, uncertain=why)
                 continue
             except ParamValidationError as exc:  # refused before anything was sent
                 raise AwsFailure(f"UpdateWebACL {ref.arn} refused: {exc}", status=422) from exc
+            except NoCredentialsError as exc:  # raised before anything was sent
+                if sent is not None:
+                    why = f"an earlier try may have applied it; then {exc}"
+                    return WriteOutcome(sent, token, None, attempt, True, uncertain=why)
+                raise AwsFailure(f"UpdateWebACL {ref.arn}: {exc}") from exc
             except BotoCoreError as exc:  # sent, maybe applied: a timeout, a lost answer
                 why = f"UpdateWebACL {ref.arn} gave no answer: {exc}"
                 return WriteOutcome(change, token, None, attempt, True, uncertain=why)

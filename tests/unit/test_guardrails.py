@@ -49,6 +49,9 @@ def test_protected_rules_of_both_lists_are_refused_unless_an_admin_forces() -> N
             check_protected(cfg, rule, sub, force=True, admin=False)
         assert check_protected(cfg, rule, sub, force=True, admin=True)
     assert check_protected(cfg, "CRS", "GenericLFI_BODY", force=False, admin=False) is None
+    # the whole group holds the protected sub-rule: a group override is refused too
+    with pytest.raises(GuardrailRefusal, match="CRS:SizeRestrictions_BODY"):
+        check_protected(cfg, "CRS", None, force=False, admin=False)
 
 
 def test_every_override_gets_a_ttl_within_the_maximum() -> None:

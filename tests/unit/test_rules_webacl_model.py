@@ -218,3 +218,14 @@ def test_a_model_complete_answer_passes(fake_waf: tuple[Any, type[_FakeWaf]]) ->
     read = get_webacl(client, parse_webacl_arn(ARN))
     assert read[UNMODELLED] == []
     check_carriable(read)
+
+
+def test_an_update_member_get_web_acl_does_not_return_refuses_every_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rules_admin import webacl_model
+
+    assert webacl_model.unsourced_update_members() == ()  # today's model
+    monkeypatch.setattr(webacl_model, "unsourced_update_members", lambda: ("WriteOnlyThing",))
+    with pytest.raises(UnsupportedWebAcl, match="WriteOnlyThing"):
+        check_carriable({"WebACL": full_webacl(), "LockToken": "t"})
