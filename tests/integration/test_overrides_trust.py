@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import ClientError, ReadTimeoutError
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
@@ -419,4 +419,113 @@ def test_rules_reconcile_and_expire_run_without_serve(
     finally:
         monkeypatch.undo()
         reset_settings()
+    assert rule_of(read(acl), "GeoBlock") == original
+
+
+class LockedAfterApplyThenThrottled(Wrapped):
+    """UpdateWebACL applies, botocore's retry of it meets the new lock token, and the
+    re-read that follows is throttled: the write happened, nothing confirmed it."""
+
+    def __init__(self, client: Any) -> None:
+        super().__init__(client)
+        self.throttle_next_read = False
+
+    def update_web_acl(self, **kwargs: Any) -> Any:
+        self._client.update_web_acl(**kwargs)
+        self.throttle_next_read = True
+        raise ClientError(
+            {
+                "Error": {"Code": "WAFOptimisticLockException", "Message": "stale token"},
+                "ResponseMetadata": {"RetryAttempts": 1},
+            },
+            "UpdateWebACL",
+        )
+
+    def get_web_acl(self, **kwargs: Any) -> Any:
+        if self.throttle_next_read:
+            self.throttle_next_read = False
+            raise ClientError(
+                {"Error": {"Code": "WAFLimitsExceededException", "Message": "slow down"}},
+                "GetWebACL",
+            )
+        return self._client.get_web_acl(**kwargs)
+
+
+def test_a_failure_after_the_write_was_sent_is_never_recorded_failed(
+    rules_settings: Settings,
+    opensearch: Any,
+    resolver: SubRuleResolver,
+    acl: dict[str, Any],
+) -> None:
+    cfg = quick(rules_settings)
+    service = service_with(cfg, opensearch, resolver, LockedAfterApplyThenThrottled)
+    original = rule_of(read(acl), "GeoBlock")
+    record = service.override(acl["arn"], "GeoBlock", reason="FP", actor=ACTOR)
+    assert record["result"] in ("applied", "unverified") and record["state"] == "active"
+    assert "may have applied" in record["status"]
+    assert rule_of(read(acl), "GeoBlock")["Action"] == {"Count": {}}
+    done = make_service(cfg, opensearch, resolver)[0].revert(record["id"], actor=ACTOR, reason="x")
+    assert done["result"] == "reverted"
+    assert rule_of(read(acl), "GeoBlock") == original
+
+
+def test_reconcile_leaves_a_reverted_override_alone(
+    rules_settings: Settings,
+    opensearch: Any,
+    resolver: SubRuleResolver,
+    acl: dict[str, Any],
+) -> None:
+    cfg = quick(rules_settings)
+    service = service_with(cfg, opensearch, resolver, lambda c: StaleReads(c, stale=3))
+    record = service.override(acl["arn"], "GeoBlock", reason="FP", actor=ACTOR)
+    assert record["result"] == "unverified"
+    plain = make_service(cfg, opensearch, resolver)[0]
+    plain.revert(record["id"], actor=ACTOR, reason="back")
+    # someone sets the rule to COUNT again; the old override must not come back to life
+    second = plain.override(acl["arn"], "GeoBlock", reason="again", actor=ACTOR)
+    assert second["result"] == "applied"
+    assert plain.reconcile(now_utc() + timedelta(minutes=30)) == []
+    states = {o["id"]: o["state"] for o in plain.list_overrides()}
+    assert states == {record["id"]: "reverted", second["id"]: "active"}
+
+
+def test_an_uncarriable_acl_during_the_ttl_revert_keeps_the_override_active(
+    rules_settings: Settings,
+    opensearch: Any,
+    resolver: SubRuleResolver,
+    acl: dict[str, Any],
+) -> None:
+    class NewerAws(Wrapped):
+        def get_web_acl(self, **kwargs: Any) -> Any:
+            return {**self._client.get_web_acl(**kwargs), UNMODELLED: ["WebACL.NewSetting"]}
+
+    cfg = quick(rules_settings)
+    original = rule_of(read(acl), "GeoBlock")
+    record = make_service(cfg, opensearch, resolver)[0].override(
+        acl["arn"], "GeoBlock", reason="FP", actor=ACTOR, ttl_minutes=5
+    )
+    later = now_utc() + timedelta(minutes=6)
+    refused = service_with(cfg, opensearch, resolver, NewerAws).revert_expired(later)
+    assert [o["result"] for o in refused] == ["error"]
+    upgraded = make_service(cfg, opensearch, resolver)[0]  # botocore upgraded
+    assert upgraded.revert_expired(later) == [{"override_id": record["id"], "result": "reverted"}]
+    assert rule_of(read(acl), "GeoBlock") == original
+
+
+def test_the_ttl_takes_over_a_revert_whose_process_died(
+    rules_settings: Settings,
+    opensearch: Any,
+    resolver: SubRuleResolver,
+    acl: dict[str, Any],
+) -> None:
+    cfg = quick(rules_settings)
+    service = make_service(cfg, opensearch, resolver)[0]
+    original = rule_of(read(acl), "GeoBlock")
+    record = service.override(acl["arn"], "GeoBlock", reason="FP", actor=ACTOR, ttl_minutes=5)
+    index = cfg.opensearch.audit_index
+    doc = opensearch.get(index=index, id=record["id"])["_source"]
+    doc.update(state="reverting", updated="2000-01-01T00:00:00.000Z")  # claimed, then died
+    opensearch.index(index=index, id=record["id"], body=doc, refresh="true")
+    done = service.revert_expired(now_utc() + timedelta(minutes=6))
+    assert done == [{"override_id": record["id"], "result": "reverted"}]
     assert rule_of(read(acl), "GeoBlock") == original
