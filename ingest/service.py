@@ -81,9 +81,7 @@ def deadletter_raw(
     ``truncated`` / ``redacted`` (present only when true) and ``stored_bytes`` say that
     ``base64`` holds something else than the original bytes.
     """
-    truncated = size is not None and size > len(raw)
-    if len(raw) > max_bytes:
-        truncated = True
+    truncated = len(raw) > max_bytes or (size is not None and size > len(raw))
     digest = sha256 or hashlib.sha256(raw).hexdigest()
     total = len(raw) if size is None else size
     stored, redacted = redact_raw(raw[:max_bytes], options)

@@ -100,6 +100,11 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+def parse_iso(text: str) -> datetime:
+    """An ISO 8601 time as stored by :func:`iso` (``Z`` or an offset)."""
+    return datetime.fromisoformat(text)
+
+
 def iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("naive datetime: audit times are timezone-aware")

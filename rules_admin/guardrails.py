@@ -23,6 +23,7 @@ from typing import Any
 
 from opensearchpy import ConflictError, NotFoundError, OpenSearch
 
+from rules_admin.audit import parse_iso
 from wafsiem.errors import WafsiemError
 from wafsiem.settings import Settings
 from wafsiem.state_index import ensure_state_index
@@ -113,10 +114,6 @@ class Limits:
         )
 
 
-def _parse(moment: str) -> datetime:
-    return datetime.fromisoformat(moment.replace("Z", "+00:00"))
-
-
 def refusal(
     grants: list[dict[str, Any]],
     target: str,
@@ -126,7 +123,7 @@ def refusal(
     automatic: bool,
 ) -> GuardrailRefusal | None:
     """Why one more grant may not be taken now (pure: unit-tested), or None."""
-    recent = [g for g in grants if _parse(g["at"]) > now - WINDOW]
+    recent = [g for g in grants if parse_iso(g["at"]) > now - WINDOW]
     if len(recent) >= limits.per_hour:
         return GuardrailRefusal(
             "hourly_limit",
@@ -138,14 +135,14 @@ def refusal(
     if not automatic:
         return None
     mine = [g for g in grants if g.get("automatic")]
-    if sum(1 for g in mine if _parse(g["at"]) > now - WINDOW) >= limits.automatic_per_hour:
+    if sum(1 for g in mine if parse_iso(g["at"]) > now - WINDOW) >= limits.automatic_per_hour:
         return GuardrailRefusal(
             "hourly_limit",
             f"automatic overrides in the last hour reached DETECTOR__MAX_OVERRIDES_PER_HOUR "
             f"({limits.automatic_per_hour})",
             429,
         )
-    last = [_parse(g["at"]) for g in mine if g.get("target") == target]
+    last = [parse_iso(g["at"]) for g in mine if g.get("target") == target]
     if last and now - max(last) < limits.cooldown:
         minutes = (now - max(last)).total_seconds() / 60
         return GuardrailRefusal(
@@ -203,7 +200,7 @@ class OverrideBudget:
         }
         for _ in range(CAS_ATTEMPTS):
             grants, seq_no, term = self._read()
-            grants = [g for g in grants if _parse(g["at"]) > self._keep(now)]
+            grants = [g for g in grants if parse_iso(g["at"]) > self._keep(now)]
             problem = refusal(grants, target, now, self.limits, automatic=automatic)
             if problem is not None and not force:
                 raise problem

@@ -27,7 +27,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from rules_admin.audit import IN_FORCE, STALE_CLAIM, iso
+from rules_admin.audit import IN_FORCE, STALE_CLAIM, iso, parse_iso
 from rules_admin.webacl import WebAclError, locate, parse_webacl_arn, settle, slot_of
 from rules_admin.writer import get_webacl
 from wafsiem.errors import WafsiemError
@@ -45,7 +45,7 @@ LIMIT = 500
 
 
 def _moment(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    return parse_iso(value) if value else None
 
 
 def reconcile(service: OverrideService, now: datetime) -> list[dict[str, Any]]:

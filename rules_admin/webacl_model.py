@@ -55,29 +55,25 @@ class UnsupportedWebAcl(WebAclError):
 
 
 @lru_cache(maxsize=1)
+def _update_and_webacl_members() -> tuple[tuple[str, ...], frozenset[str]]:
+    """UpdateWebACL's input members (model order) and GetWebACL's ``WebACL`` members."""
+    model = botocore.session.get_session().get_service_model(SERVICE)
+    update = tuple(_members(model.operation_model("UpdateWebACL").input_shape))
+    return update, frozenset(_members(model.shape_for("WebACL")))
+
+
 def carried_settings() -> tuple[str, ...]:
     """The UpdateWebACL input members a GetWebACL ``WebACL`` has, in model order."""
-    model = botocore.session.get_session().get_service_model(SERVICE)
-    update = _members(model.operation_model("UpdateWebACL").input_shape)
-    webacl = _members(model.shape_for("WebACL"))
+    update, webacl = _update_and_webacl_members()
     return tuple(name for name in update if name in webacl and name not in IDENTITY)
 
 
-@lru_cache(maxsize=1)
 def unsourced_update_members() -> tuple[str, ...]:
     """UpdateWebACL input members GetWebACL does not return: their current value is
     unknown, so an update could reset them. Empty for today's model; if a newer one
     adds such a member, every write is refused until wafsiem knows how to carry it."""
-    model = botocore.session.get_session().get_service_model(SERVICE)
-    update = _members(model.operation_model("UpdateWebACL").input_shape)
-    webacl = _members(model.shape_for("WebACL"))
+    update, webacl = _update_and_webacl_members()
     return tuple(name for name in update if name not in webacl and name not in IDENTITY)
-
-
-@lru_cache(maxsize=1)
-def webacl_members() -> frozenset[str]:
-    model = botocore.session.get_session().get_service_model(SERVICE)
-    return frozenset(_members(model.shape_for("WebACL")))
 
 
 def _members(shape: Any) -> dict[str, Any]:
